@@ -1,0 +1,192 @@
+"""Generate a synthetic profile into the canonical format, one shard per Ray task.
+
+Row layout follows RML2018: class-major, then SNR, then frame, so
+``id = (label * n_snr + snr_index) * frames_per_key + k``. Randomness is drawn per block of
+``BLOCK_FRAMES`` frames of one (class, SNR) key from ``default_rng([seed, label, snr_index,
+block])``, so a frame's bytes depend on the seed and its id only, not on the shard size or on how
+many workers ran: the same seed gives the same dataset bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict
+
+import numpy as np
+
+from engine.data.profiles import Profile, get_profile
+from engine.data.schema import DatasetMeta, Frames
+from engine.data.store import (
+    DEFAULT_SHARD_BYTES,
+    DatasetWriter,
+    resolve,
+    rows_per_shard,
+    shard_name,
+    write_shard,
+)
+from engine.data.synth import synthesize_frames
+
+__all__ = ["BLOCK_FRAMES", "frames_per_key", "generate", "generate_rows"]
+
+log = logging.getLogger(__name__)
+
+BLOCK_FRAMES = 256
+
+
+def frames_per_key(profile: Profile, scale: float) -> int:
+    """Frames per (class, SNR) at ``scale`` (at least 1).
+
+    Raises:
+        ValueError: ``scale`` is not a positive finite number.
+    """
+    if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    return max(1, round(profile.frames_per_key * scale))
+
+
+def generate_rows(profile: Profile, per_key: int, seed: int, start: int, stop: int) -> Frames:
+    """Frames with ids ``start .. stop-1`` of the profile at ``per_key`` frames per key."""
+    n_snr = len(profile.snr_grid_db)
+    parts = []
+    key_first, key_last = start // per_key, (stop - 1) // per_key
+    for key in range(key_first, key_last + 1):
+        label, snr_index = divmod(key, n_snr)
+        lo = max(start, key * per_key) - key * per_key
+        hi = min(stop, (key + 1) * per_key) - key * per_key
+        parts.append(_key_frames(profile, per_key, seed, label, snr_index, lo, hi))
+    return Frames.concat(parts)
+
+
+def _key_frames(
+    profile: Profile, per_key: int, seed: int, label: int, snr_index: int, lo: int, hi: int
+) -> Frames:
+    """Frames ``lo .. hi-1`` of one (class, SNR) key, built block by block."""
+    snr_db = profile.snr_grid_db[snr_index]
+    blocks = []
+    for block in range(lo // BLOCK_FRAMES, (hi - 1) // BLOCK_FRAMES + 1):
+        first = block * BLOCK_FRAMES
+        count = min(BLOCK_FRAMES, per_key - first)
+        rng = np.random.default_rng([seed, label, snr_index, block])
+        iq = synthesize_frames(
+            profile.signal, profile.classes[label], snr_db, count, profile.length, rng
+        )
+        keep = slice(max(lo, first) - first, min(hi, first + count) - first)
+        blocks.append(iq[keep])
+    iq = np.concatenate(blocks)
+    base = (label * len(profile.snr_grid_db) + snr_index) * per_key
+    n = len(iq)
+    return Frames(
+        np.arange(base + lo, base + lo + n, dtype=np.int64),
+        np.full(n, label, np.int16),
+        np.full(n, snr_db, np.float32),
+        iq,
+    )
+
+
+def _generate_shard(
+    profile_name: str, per_key: int, seed: int, start: int, stop: int, directory: str, index: int
+):
+    frames = generate_rows(get_profile(profile_name), per_key, seed, start, stop)
+    return write_shard(directory, shard_name(index), frames)
+
+
+def generate(
+    profile_name: str,
+    out: str,
+    *,
+    scale: float = 1.0,
+    seed: int = 0,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    overwrite: bool = False,
+    executor: str = "ray",
+    progress: bool = False,
+) -> DatasetMeta:
+    """Generate a synthetic dataset at ``out`` (any fsspec URI).
+
+    Args:
+        profile_name: one of :data:`engine.data.profiles.PROFILES`.
+        out: dataset directory to create.
+        scale: size factor; frames per (class, SNR) = round(scale * the profile's count), min 1.
+        seed: base seed; the dataset is a pure function of (profile, scale, seed).
+        shard_bytes: target shard size (one shard per task).
+        overwrite: replace ``out`` if it exists.
+        executor: ``"ray"`` (one task per shard on the current/local Ray) or ``"local"``.
+            ``memory://`` outputs are process-local, so they always generate locally.
+        progress: show a progress bar.
+
+    Raises:
+        KeyError: unknown profile. ValueError: bad scale/executor. FileExistsError: ``out``
+            exists and ``overwrite`` is false.
+    """
+    profile = get_profile(profile_name)
+    per_key = frames_per_key(profile, scale)
+    if executor not in ("ray", "local"):
+        raise ValueError(f"executor must be 'ray' or 'local', got {executor!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    total = len(profile.classes) * len(profile.snr_grid_db) * per_key
+    step = rows_per_shard(profile.length, shard_bytes)
+    bounds = [(lo, min(lo + step, total)) for lo in range(0, total, step)]
+    source = {
+        "kind": "synthetic",
+        "profile": profile.name,
+        "scale": scale,
+        "seed": seed,
+        "frames_per_key": per_key,
+        "signal": asdict(profile.signal),
+    }
+    if resolve(out)[0].protocol in ("memory", ("memory",)):
+        executor = "local"
+    with DatasetWriter(
+        out,
+        profile.classes,
+        profile.length,
+        profile.snr_grid_db,
+        source,
+        shard_bytes=shard_bytes,
+        overwrite=overwrite,
+    ) as writer:
+        args = [
+            (profile.name, per_key, seed, lo, hi, writer.staging_uri, i)
+            for i, (lo, hi) in enumerate(bounds)
+        ]
+        log.info("generating %s: %d frames in %d shards (%s)", out, total, len(args), executor)
+        run = _run_on_ray if executor == "ray" else _run_locally
+        for info in run(args, progress, total):
+            writer.add_shard(info)
+    return writer.meta
+
+
+def _run_locally(args, progress, total):
+    with _progress_bar(progress, total) as bar:
+        for arg in args:
+            info = _generate_shard(*arg)
+            bar.update(info.num_rows)
+            yield info
+
+
+def _run_on_ray(args, progress, total):
+    import ray
+
+    from engine._internal.ray_runtime import ensure_ray
+
+    ensure_ray()
+    task = ray.remote(num_cpus=1, max_retries=2)(_generate_shard)
+    pending = [task.remote(*arg) for arg in args]
+    try:
+        with _progress_bar(progress, total) as bar:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                info = ray.get(done[0])
+                bar.update(info.num_rows)
+                yield info
+    finally:
+        for ref in pending:  # a failure (or interrupt) must not leave writers behind
+            ray.cancel(ref, force=True)
+
+
+def _progress_bar(enabled: bool, total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", disable=not enabled, unit_scale=True)

@@ -1,0 +1,144 @@
+"""Splits of a dataset into test, target and auxiliary-pool id lists (DESIGN.md, Data).
+
+Order: SNR filter -> class-balanced test split -> class-balanced random *target* subset of the
+training part -> the rest of the training part is the auxiliary *pool*. "Class-balanced" means
+the same number of frames for every class; within a class the draw is spread evenly over the
+SNR values (round-robin over SNR groups in random order), so small splits still cover every SNR.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import fsspec
+import numpy as np
+
+from engine.data.schema import Frames
+
+__all__ = ["Split", "make_split"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Disjoint, sorted int64 id lists and the parameters that made them."""
+
+    test_ids: np.ndarray
+    target_ids: np.ndarray
+    pool_ids: np.ndarray
+    params: dict
+
+    def save(self, uri: str) -> None:
+        """Write as JSON (``splits.json``) to a path or fsspec URI."""
+        body = {
+            "params": self.params,
+            "test_ids": self.test_ids.tolist(),
+            "target_ids": self.target_ids.tolist(),
+            "pool_ids": self.pool_ids.tolist(),
+        }
+        with fsspec.open(uri, "w") as handle:
+            json.dump(body, handle)
+
+    @classmethod
+    def load(cls, uri: str) -> Split:
+        with fsspec.open(uri, "r") as handle:
+            body = json.load(handle)
+        ids = {k: np.asarray(body[k], np.int64) for k in ("test_ids", "target_ids", "pool_ids")}
+        return cls(params=body["params"], **ids)
+
+    def summary(self) -> dict[str, int]:
+        return {"test": len(self.test_ids), "target": len(self.target_ids),
+                "pool": len(self.pool_ids)}  # fmt: skip
+
+
+def _spread_order(snr_db: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Positions of one class in an order that cycles over its SNR groups, random within each."""
+    order = rng.permutation(len(snr_db))
+    _, group = np.unique(snr_db[order], return_inverse=True)
+    rank = np.empty(len(order), np.int64)
+    for g in range(group.max() + 1):
+        members = group == g
+        rank[members] = np.arange(members.sum())
+    group_priority = rng.permutation(group.max() + 1)[group]
+    return order[np.lexsort((group_priority, rank))]
+
+
+def _per_class_count(amount: float, smallest: int, num_classes: int, what: str) -> int:
+    """Frames per class for ``amount`` (a fraction in (0, 1) or a total count >= 1)."""
+    if amount <= 0:
+        raise ValueError(f"{what} must be > 0, got {amount}")
+    if amount < 1:
+        count = int(amount * smallest)
+    else:
+        if amount != int(amount):
+            raise ValueError(f"{what} must be a fraction in (0, 1) or a whole count, got {amount}")
+        count = int(amount) // num_classes
+    if count < 1:
+        raise ValueError(f"{what}={amount} gives no frame per class ({num_classes} classes)")
+    if count > smallest:
+        raise ValueError(f"{what}={amount} needs {count} frames per class, the smallest has "
+                         f"{smallest}")  # fmt: skip
+    return count
+
+
+def _balanced_take(
+    index: Frames, amount: float, num_classes: int, rng: np.random.Generator, what: str
+) -> np.ndarray:
+    """Positions of a class-balanced, SNR-spread draw of ``amount`` from ``index``."""
+    present = np.unique(index.labels)
+    if len(present) < num_classes:
+        raise ValueError(f"{what}: only {len(present)} of {num_classes} classes have frames")
+    by_class = [np.flatnonzero(index.labels == c) for c in range(num_classes)]
+    count = _per_class_count(amount, min(map(len, by_class)), num_classes, what)
+    taken = [members[_spread_order(index.snr_db[members], rng)[:count]] for members in by_class]
+    return np.concatenate(taken)
+
+
+def make_split(
+    index: Frames,
+    num_classes: int,
+    *,
+    test: float = 0.2,
+    target: float = 0.01,
+    snr_min_db: float | None = None,
+    snr_max_db: float | None = None,
+    seed: int = 0,
+) -> Split:
+    """Split a dataset index into test, target and pool ids.
+
+    Args:
+        index: ids, labels and SNRs of the dataset (``engine.data.store.read_index``).
+        num_classes: classes in the dataset; each must keep frames after the SNR filter.
+        test: test size, a fraction of the smallest class (< 1) or a total count (>= 1).
+        target: target size, a fraction of the smallest class's training part or a count.
+        snr_min_db: keep frames with SNR >= this (None: no lower bound).
+        snr_max_db: keep frames with SNR <= this (None: no upper bound).
+        seed: seed of the draws.
+
+    Returns:
+        The split; frames outside the SNR window are in none of the lists.
+
+    Raises:
+        ValueError: an impossible size, an empty class, or an empty SNR window.
+    """
+    rng = np.random.default_rng([seed, 0x5E1])
+    keep = np.ones(len(index), bool)
+    if snr_min_db is not None:
+        keep &= index.snr_db >= snr_min_db
+    if snr_max_db is not None:
+        keep &= index.snr_db <= snr_max_db
+    if not keep.any():
+        raise ValueError(f"no frame has SNR in [{snr_min_db}, {snr_max_db}] dB")
+    kept = index.take(np.flatnonzero(keep))
+    test_pos = _balanced_take(kept, test, num_classes, rng, "test")
+    train = kept.take(np.setdiff1d(np.arange(len(kept)), test_pos))
+    target_pos = _balanced_take(train, target, num_classes, rng, "target")
+    pool_pos = np.setdiff1d(np.arange(len(train)), target_pos)
+    params = {"test": test, "target": target, "snr_min_db": snr_min_db,
+              "snr_max_db": snr_max_db, "seed": seed}  # fmt: skip
+    return Split(
+        test_ids=np.sort(kept.ids[test_pos]),
+        target_ids=np.sort(train.ids[target_pos]),
+        pool_ids=np.sort(train.ids[pool_pos]),
+        params=params,
+    )

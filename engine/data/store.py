@@ -1,0 +1,345 @@
+"""Read and write datasets in the canonical format on any fsspec URI.
+
+A dataset directory is complete or absent: shards are written first, ``dataset.json`` (with
+row counts and SHA-256 of every shard) last. On a local filesystem the whole directory is staged
+under a hidden sibling name and renamed into place; elsewhere (``s3://``, ``memory://``, ...) a
+directory without ``dataset.json`` is not a dataset, and a failed write removes what it wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from engine.data.schema import (
+    META_NAME,
+    DatasetMeta,
+    Frames,
+    ShardInfo,
+    arrow_schema,
+    frames_from_table,
+    frames_to_table,
+    validate_frames,
+)
+
+__all__ = [
+    "DEFAULT_SHARD_BYTES",
+    "DatasetWriter",
+    "iter_frames",
+    "read_frames",
+    "read_index",
+    "read_meta",
+    "to_ray_dataset",
+    "verify",
+    "write_shard",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SHARD_BYTES = 128 * 2**20
+_ROW_GROUP_BYTES = 16 * 2**20
+_HASH_CHUNK = 8 * 2**20
+
+
+def resolve(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem and path of ``uri``; a clear error when it cannot be reached."""
+    try:
+        fs, path = fsspec.core.url_to_fs(str(uri))
+    except (ImportError, ValueError) as err:
+        raise ValueError(f"cannot open {uri!r}: {err}") from err
+    return fs, path.rstrip("/")
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
+    return "file" in protocols or "local" in protocols
+
+
+def rows_per_shard(length: int, shard_bytes: int = DEFAULT_SHARD_BYTES) -> int:
+    """How many frames of ``length`` samples fit a shard of about ``shard_bytes``."""
+    if shard_bytes <= 0:
+        raise ValueError(f"shard_bytes must be > 0, got {shard_bytes}")
+    return max(1, shard_bytes // (8 * length + 14))
+
+
+def write_shard(directory_uri: str, name: str, frames: Frames) -> ShardInfo:
+    """Write one shard (frames already validated) and return its record for ``dataset.json``."""
+    fs, directory = resolve(directory_uri)
+    table = frames_to_table(frames)
+    row_group = max(1, _ROW_GROUP_BYTES // (8 * frames.iq.shape[-1] + 14))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="none", row_group_size=row_group)
+    payload = sink.getvalue()
+    with fs.open(posixpath.join(directory, name), "wb") as handle:
+        handle.write(payload)
+    return ShardInfo(
+        name=name,
+        num_rows=len(frames),
+        size_bytes=payload.size,
+        sha256=hashlib.sha256(payload).hexdigest(),
+        id_min=int(frames.ids.min()) if len(frames) else 0,
+        id_max=int(frames.ids.max()) if len(frames) else -1,
+    )
+
+
+def shard_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+class DatasetWriter:
+    """Write a dataset atomically; use as a context manager.
+
+    ``write`` buffers frames and flushes full shards; shards written elsewhere (Ray tasks
+    writing into :attr:`staging_uri`) are registered with ``add_shard``. Leaving the block
+    without an exception writes ``dataset.json`` and publishes the directory; an exception
+    removes everything written.
+
+    Args:
+        uri: the dataset directory to create.
+        classes: class names in label order.
+        length: samples per frame.
+        snr_grid_db: the SNR labels used.
+        source: provenance recorded in ``dataset.json``.
+        shard_bytes: target shard size.
+        overwrite: replace an existing dataset at ``uri`` instead of failing.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        classes: Sequence[str],
+        length: int,
+        snr_grid_db: Sequence[float],
+        source: dict[str, Any],
+        *,
+        shard_bytes: int = DEFAULT_SHARD_BYTES,
+        overwrite: bool = False,
+    ) -> None:
+        if len(classes) < 1 or len(set(classes)) != len(classes):
+            raise ValueError(f"classes must be non-empty and unique, got {list(classes)}")
+        if length < 1:
+            raise ValueError(f"length must be >= 1, got {length}")
+        self.fs, self.path = resolve(uri)
+        self.uri = uri
+        self.overwrite = overwrite
+        self.meta = DatasetMeta(list(classes), int(length), sorted(map(float, snr_grid_db)), source)
+        self.rows_per_shard = rows_per_shard(length, shard_bytes)
+        self._buffer: list[Frames] = []
+        self._buffered = 0
+        self._shards: list[ShardInfo] = []
+        self._seen_ids = 0
+        if self.fs.exists(self.path) and not overwrite:
+            raise FileExistsError(f"{uri} already exists (pass overwrite to replace it)")
+        if _is_local(self.fs):
+            parent, base = posixpath.split(self.path)
+            self._staging = posixpath.join(parent, f".{base}.partial-{uuid.uuid4().hex[:8]}")
+        else:
+            self._staging = self.path
+            if self.fs.exists(self.path):
+                self.fs.rm(self.path, recursive=True)
+        self.fs.makedirs(self._staging, exist_ok=True)
+        self.staging_uri = self._uri_of(self._staging)
+
+    def _uri_of(self, path: str) -> str:
+        return self.fs.unstrip_protocol(path)
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, frames: Frames) -> None:
+        """Validate and buffer frames; full shards are flushed as they fill."""
+        frames = validate_frames(frames, self.meta.num_classes, self.meta.length)
+        self._buffer.append(frames)
+        self._buffered += len(frames)
+        while self._buffered >= self.rows_per_shard:
+            self._flush(self.rows_per_shard)
+
+    def _flush(self, rows: int) -> None:
+        merged = Frames.concat(self._buffer)
+        head, tail = merged.take(np.arange(rows)), merged.take(np.arange(rows, len(merged)))
+        self._buffer, self._buffered = [tail], len(tail)
+        self.add_shard(write_shard(self.staging_uri, shard_name(self.next_shard_index), head))
+
+    @property
+    def next_shard_index(self) -> int:
+        return len(self._shards)
+
+    def add_shard(self, info: ShardInfo) -> None:
+        """Register a shard already written into :attr:`staging_uri`."""
+        self._shards.append(info)
+
+    def close(self) -> DatasetMeta:
+        """Flush, write ``dataset.json`` last and publish the directory."""
+        if self._buffered:
+            self._flush(self._buffered)
+        shards = sorted(self._shards, key=lambda s: s.id_min)
+        if not shards:
+            self.abort()
+            raise ValueError(f"no frames were written to {self.uri}")
+        for before, after in zip(shards, shards[1:], strict=False):
+            if after.id_min <= before.id_max:
+                self.abort()
+                raise ValueError(f"ids overlap between shards {before.name} and {after.name}")
+        meta = DatasetMeta(
+            self.meta.classes, self.meta.length, self.meta.snr_grid_db, self.meta.source, shards
+        )
+        with self.fs.open(posixpath.join(self._staging, META_NAME), "w") as handle:
+            handle.write(meta.to_json())
+        if self._staging != self.path:
+            self._publish()
+        self.meta = meta
+        log.info("wrote %s: %d frames in %d shards", self.uri, meta.num_rows, len(shards))
+        return meta
+
+    def _publish(self) -> None:
+        old = None
+        if self.fs.exists(self.path):
+            if not self.overwrite:
+                self.abort()
+                raise FileExistsError(f"{self.uri} appeared while writing; nothing was replaced")
+            parent, base = posixpath.split(self.path)
+            old = posixpath.join(parent, f".{base}.old-{uuid.uuid4().hex[:8]}")
+            self.fs.mv(self.path, old, recursive=True)
+        self.fs.mv(self._staging, self.path, recursive=True)
+        if old is not None:
+            self.fs.rm(old, recursive=True)
+
+    def abort(self) -> None:
+        """Remove everything written so far."""
+        if self.fs.exists(self._staging):
+            self.fs.rm(self._staging, recursive=True)
+
+
+def read_meta(uri: str) -> DatasetMeta:
+    """Read ``dataset.json``.
+
+    Raises:
+        FileNotFoundError: ``uri`` is missing or holds no ``dataset.json`` (incomplete write).
+    """
+    fs, path = resolve(uri)
+    meta_path = posixpath.join(path, META_NAME)
+    if not fs.exists(meta_path):
+        what = "does not exist" if not fs.exists(path) else f"has no {META_NAME} (incomplete?)"
+        raise FileNotFoundError(f"{uri} is not a dataset: it {what}")
+    with fs.open(meta_path, "r") as handle:
+        return DatasetMeta.from_json(handle.read())
+
+
+def _shard_paths(uri: str, meta: DatasetMeta) -> tuple[fsspec.AbstractFileSystem, list[str]]:
+    fs, path = resolve(uri)
+    return fs, [posixpath.join(path, s.name) for s in meta.shards]
+
+
+def iter_frames(
+    uri: str, *, with_iq: bool = True, ids: np.ndarray | None = None
+) -> Iterator[Frames]:
+    """Yield the dataset shard by shard (memory bounded by one shard).
+
+    Args:
+        uri: dataset directory.
+        with_iq: read the ``iq`` column too (otherwise only ``id, label, snr``).
+        ids: keep only these ids (shards that cannot hold any are skipped).
+    """
+    meta = read_meta(uri)
+    fs, paths = _shard_paths(uri, meta)
+    columns = ["id", "label", "snr"] + (["iq"] if with_iq else [])
+    wanted = None if ids is None else np.unique(np.asarray(ids, np.int64))
+    for shard, path in zip(meta.shards, paths, strict=True):
+        if wanted is not None:
+            lo, hi = np.searchsorted(wanted, [shard.id_min, shard.id_max + 1])
+            if lo == hi:
+                continue
+        with fs.open(path, "rb") as handle:
+            table = pq.read_table(handle, columns=columns)
+        if wanted is not None:
+            table = table.filter(pc.is_in(table.column("id"), pa.array(wanted[lo:hi])))
+        yield frames_from_table(table)
+
+
+def read_frames(uri: str, ids: np.ndarray | None = None, *, with_iq: bool = True) -> Frames:
+    """Read a whole (small) dataset, or the rows with the given ``ids``, into numpy.
+
+    Raises:
+        KeyError: some of ``ids`` are not in the dataset.
+    """
+    frames = Frames.concat(list(iter_frames(uri, with_iq=with_iq, ids=ids)))
+    if ids is not None:
+        missing = np.setdiff1d(np.asarray(ids, np.int64), frames.ids)
+        if len(missing):
+            raise KeyError(f"{len(missing)} ids not in {uri}, e.g. {missing[:5].tolist()}")
+    return frames
+
+
+def read_index(uri: str) -> Frames:
+    """The ``id, label, snr`` columns of every frame (no IQ), cheap even for large sets."""
+    return read_frames(uri, with_iq=False)
+
+
+def to_ray_dataset(uri: str, columns: Sequence[str] | None = None, **read_args: Any):
+    """The dataset as a lazy ``ray.data.Dataset`` (``iq`` batches come out as ``[n, 2, L]``).
+
+    Args:
+        uri: dataset directory.
+        columns: columns to read (default all).
+        **read_args: passed to ``ray.data.read_parquet`` (e.g. ``override_num_blocks``).
+    """
+    import ray.data
+
+    meta = read_meta(uri)
+    fs, paths = _shard_paths(uri, meta)
+    return ray.data.read_parquet(
+        paths, filesystem=fs, columns=list(columns) if columns else None, **read_args
+    )
+
+
+def _sha256(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    digest = hashlib.sha256()
+    with fs.open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(uri: str) -> list[str]:
+    """Check every shard's checksum, row count, schema and ids; return the problems found."""
+    meta = read_meta(uri)
+    fs, paths = _shard_paths(uri, meta)
+    expected = arrow_schema(meta.length)
+    problems = []
+    for shard, path in zip(meta.shards, paths, strict=True):
+        if not fs.exists(path):
+            problems.append(f"{shard.name}: missing")
+            continue
+        if _sha256(fs, path) != shard.sha256:
+            problems.append(f"{shard.name}: checksum mismatch")
+            continue
+        with fs.open(path, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
+            ids = parquet.read(columns=["id", "label"])
+        if not schema.equals(expected):
+            problems.append(f"{shard.name}: schema {schema} differs from {expected}")
+        if rows != shard.num_rows:
+            problems.append(f"{shard.name}: {rows} rows, dataset.json says {shard.num_rows}")
+        id_values, labels = ids.column("id").to_numpy(), ids.column("label").to_numpy()
+        if len(id_values) and (id_values.min(), id_values.max()) != (shard.id_min, shard.id_max):
+            problems.append(f"{shard.name}: id range differs from dataset.json")
+        if len(labels) and (labels.min() < 0 or labels.max() >= meta.num_classes):
+            problems.append(f"{shard.name}: labels outside the class list")
+    return problems

@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from engine.data.generate import BLOCK_FRAMES, frames_per_key, generate, generate_rows
+from engine.data.profiles import PROFILES, get_profile
+from engine.data.store import read_frames, read_meta, verify
+
+
+def test_layout_is_class_major_then_snr(tmp_path):
+    uri = str(tmp_path / "ds")
+    meta = generate("sigzsl7", uri, scale=0.01, seed=3, executor="local", shard_bytes=2**20)
+    frames = read_frames(uri)
+    profile = get_profile("sigzsl7")
+    per_key = 4  # round(400 * 0.01)
+    assert meta.num_rows == 7 * 11 * per_key == len(frames)
+    np.testing.assert_array_equal(frames.ids, np.arange(meta.num_rows))
+    key = frames.ids // per_key
+    np.testing.assert_array_equal(frames.labels, key // 11)
+    np.testing.assert_array_equal(frames.snr_db, np.array(profile.snr_grid_db)[key % 11])
+    assert meta.classes == list(profile.classes) and meta.length == 1024
+    assert meta.source["seed"] == 3 and meta.source["frames_per_key"] == per_key
+    assert verify(uri) == []
+
+
+def test_same_seed_same_bytes(tmp_path):
+    metas = [
+        generate("rml2016a", str(tmp_path / name), scale=0.005, seed=7, executor="local",
+                 shard_bytes=50_000)  # fmt: skip
+        for name in ("a", "b")
+    ]
+    assert [s.sha256 for s in metas[0].shards] == [s.sha256 for s in metas[1].shards]
+    other = generate("rml2016a", str(tmp_path / "c"), scale=0.005, seed=8, executor="local")
+    assert not np.array_equal(read_frames(str(tmp_path / "a")).iq, read_frames(str(tmp_path / "c")).iq)
+    assert other.num_rows == metas[0].num_rows
+
+
+def test_frames_do_not_depend_on_shard_boundaries():
+    profile = get_profile("rml2016a")
+    per_key = BLOCK_FRAMES + 44  # keys span two blocks
+    whole = generate_rows(profile, per_key, seed=1, start=0, stop=3 * per_key)
+    pieces = [generate_rows(profile, per_key, 1, lo, hi) for lo, hi in ((0, 97), (97, 600), (600, 900))]
+    np.testing.assert_array_equal(np.concatenate([p.iq for p in pieces]), whole.iq)
+    np.testing.assert_array_equal(np.concatenate([p.ids for p in pieces]), whole.ids)
+
+
+def test_ray_tasks_match_local(ray_session, tmp_path):
+    local = generate("sigzsl7", str(tmp_path / "l"), scale=0.02, seed=5, executor="local",
+                     shard_bytes=2**20)  # fmt: skip
+    remote = generate("sigzsl7", str(tmp_path / "r"), scale=0.02, seed=5, executor="ray",
+                      shard_bytes=2**20)  # fmt: skip
+    assert len(remote.shards) == len(local.shards) > 1
+    assert [s.sha256 for s in remote.shards] == [s.sha256 for s in local.shards]
+
+
+def test_memory_uri_generates_locally():
+    meta = generate("sigzsl7", "memory://gen/ds", scale=0.005, executor="ray")
+    assert read_meta("memory://gen/ds").num_rows == meta.num_rows == 7 * 11 * 2
+
+
+@pytest.mark.parametrize("scale", [0, -1, float("nan"), float("inf"), "1"])
+def test_bad_scale(scale, tmp_path):
+    with pytest.raises(ValueError, match="scale must be a positive number"):
+        generate("rml2016a", str(tmp_path / "ds"), scale=scale)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_unknown_profile(tmp_path):
+    with pytest.raises(KeyError, match="known: rml2016a, rml2018a, sig2019, sigzsl7"):
+        generate("rml2017", str(tmp_path / "ds"))
+
+
+def test_profile_sizes_at_scale_one():
+    sizes = {name: p.num_rows for name, p in PROFILES.items()}
+    assert sizes["rml2016a"] == 220_000
+    assert sizes["rml2018a"] == 2_555_904
+    assert sizes["sigzsl7"] == 7 * 11 * 400
+    assert frames_per_key(get_profile("rml2018a"), 1 / 4096) == 1
