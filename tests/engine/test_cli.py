@@ -1,0 +1,75 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from engine.cli import main
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    uri = str(tmp_path_factory.mktemp("cli") / "ds")
+    assert main(["data", "generate", "--profile", "sigzsl7", "--scale", "0.01", "--seed", "1",
+                 "--out", uri, "--executor", "local", "--shard-mib", "1"]) == 0  # fmt: skip
+    return uri
+
+
+def test_info_json(dataset, capsys):
+    assert main(["data", "info", dataset, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["classes"] == ["BPSK", "QPSK", "2ASK", "4ASK", "16QAM", "32QAM", "64QAM"]
+    assert info["length"] == 1024 and info["num_rows"] == 7 * 11 * 4
+    assert info["counts"]["2ASK"] == {f"{s}": 4 for s in range(11)}
+
+
+def test_info_text(dataset, capsys):
+    assert main(["data", "info", dataset]) == 0
+    out = capsys.readouterr().out
+    assert "308 x [2, 1024] float32" in out and "0 .. 10 dB (11 values)" in out
+
+
+def test_verify_ok_then_corrupt(tmp_path, capsys):
+    uri = str(tmp_path / "ds")
+    main(["data", "generate", "--profile", "rml2016a", "--scale", "0.002", "--out", uri,
+          "--executor", "local"])  # fmt: skip
+    assert main(["data", "verify", uri]) == 0
+    shard = next((tmp_path / "ds").glob("part-*.parquet"))
+    shard.write_bytes(shard.read_bytes()[:-10])
+    assert main(["data", "verify", uri]) == 1
+    assert "checksum mismatch" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data", "generate", "--profile", "nope", "--out", "{tmp}/x"], "unknown profile 'nope'"),
+        (["data", "generate", "--profile", "rml2016a", "--scale", "0", "--out", "{tmp}/x"],
+         "scale must be a positive number"),
+        (["data", "info", "{tmp}/missing"], "does not exist"),
+        (["data", "verify", "{tmp}/missing"], "does not exist"),
+    ],
+)
+def test_user_errors_exit_2(argv, message, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_existing_output(dataset, capsys):
+    argv = ["data", "generate", "--profile", "sigzsl7", "--scale", "0.01", "--out", dataset]
+    assert main(argv) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_split(dataset, tmp_path, capsys):
+    out = str(tmp_path / "splits.json")
+    assert main(["data", "split", dataset, "--out", out, "--test", "0.25", "--target", "7"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"test": 77, "target": 7, "pool": 224}
+
+
+def test_console_script_runs(dataset):
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "data", "info", dataset, "--json"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert json.loads(result.stdout)["num_rows"] == 308
