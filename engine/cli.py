@@ -17,6 +17,12 @@ log = logging.getLogger("duse")
 USER_ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError, pickle.UnpicklingError)
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from engine.training import TrainingDivergedError
+
+    return (*USER_ERRORS, TrainingDivergedError)
+
+
 def _data_generate(args: argparse.Namespace) -> int:
     from engine.data.generate import generate
 
@@ -37,8 +43,11 @@ def _data_generate(args: argparse.Namespace) -> int:
 def _data_convert(args: argparse.Namespace) -> int:
     from engine.data.loaders import convert
 
-    options = {"overwrite": args.overwrite, "shard_bytes": int(args.shard_mib * 2**20),
-               "progress": True}  # fmt: skip
+    options = {
+        "overwrite": args.overwrite,
+        "shard_bytes": int(args.shard_mib * 2**20),
+        "progress": True,
+    }
     if args.classes:
         options["classes"] = args.classes.split(",")
     if args.class_order:
@@ -86,6 +95,57 @@ def _data_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ids(args: argparse.Namespace):
+    """Ids of ``--split FILE --part NAME``, or every id of ``--data``."""
+    import numpy as np
+
+    from engine.data.splits import Split
+    from engine.data.store import read_index
+
+    if args.split is None:
+        return read_index(args.data).ids
+    split = Split.load(args.split)
+    return np.asarray(getattr(split, f"{args.part}_ids"))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from engine.training import TrainConfig, fit
+
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        workers=args.workers,
+        use_gpu=args.gpu,
+        val_fraction=args.val_fraction,
+        patience=args.patience,
+    )
+    result = fit(args.model, args.data, _ids(args), config)
+    result.save(args.out)
+    last = result.history[-1]
+    print(
+        f"trained {args.model} for {last['epoch']} epochs: loss {last['loss']:.4f}, "
+        f"train accuracy {last['accuracy']:.3f} -> {args.out}"
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from engine.training import FitResult, evaluate
+
+    metrics = evaluate(FitResult.load(args.weights), args.data, _ids(args))
+    text = json.dumps(metrics, indent=2)
+    if args.json:
+        with open(args.json, "w") as handle:
+            handle.write(text)
+    print(f"accuracy {metrics['accuracy']:.4f} on {metrics['n']} frames")
+    for snr, accuracy in metrics["per_snr"].items():
+        print(f"  {snr:>6} dB  {accuracy:.3f}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     """The embedded default job: a small synthetic set, its summary and a split."""
     from engine.data.generate import generate
@@ -112,6 +172,30 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--scale", type=float, default=0.02)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
+
+    train = commands.add_parser("train", help="train a classifier (in-process or Ray Train)")
+    train.add_argument("--model", required=True)
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=256)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--val-fraction", type=float, default=0.0)
+    train.add_argument("--patience", type=int)
+    train.add_argument("--workers", type=int, default=0, help="Ray Train workers (0: here)")
+    train.add_argument("--gpu", action="store_true", help="train on GPU(s)")
+    train.add_argument("--out", required=True, help="weights file (path or URI)")
+    train.set_defaults(run=_train, part="target")
+
+    ev = commands.add_parser("evaluate", help="accuracy overall, per SNR, per class")
+    ev.add_argument("--weights", required=True)
+    ev.add_argument("--json", help="write the metrics JSON here")
+    ev.set_defaults(run=_evaluate, part="test")
+
+    for command in (train, ev):
+        command.add_argument("--data", required=True)
+        command.add_argument("--split", help="splits.json; default: every frame of --data")
+        command.add_argument("--part", choices=("test", "target", "pool"))
 
     data = commands.add_parser("data", help="generate, convert, inspect and split datasets")
     verbs = data.add_subparsers(dest="verb", required=True)
@@ -166,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.run(args)
-    except USER_ERRORS as err:
+    except _user_errors() as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"duse: error: {message}", file=sys.stderr)
         return 2

@@ -49,6 +49,8 @@ def format_info(info: dict[str, Any]) -> str:
         f"snr      {grid[0]:g} .. {grid[-1]:g} dB ({len(grid)} values)",
         f"classes  {len(info['classes'])}:",
     ]
-    lines += [f"  {label:3d} {name:<10} {per_class[name]:>9,}"
-              for label, name in enumerate(info["classes"])]  # fmt: skip
+    lines += [
+        f"  {label:3d} {name:<10} {per_class[name]:>9,}"
+        for label, name in enumerate(info["classes"])
+    ]
     return "\n".join(lines)

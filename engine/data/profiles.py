@@ -41,6 +41,10 @@ class Profile:
         return len(self.classes) * len(self.snr_grid_db) * self.frames_per_key
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 def _grid(start: int, stop: int, step: int) -> tuple[float, ...]:
     return tuple(float(s) for s in range(start, stop + 1, step))
 
@@ -51,10 +55,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="rml2016a",
             # sorted names = the conventional label index of RML2016.10a
-            classes=(
-                "8PSK", "AM-DSB", "AM-SSB", "BPSK", "CPFSK", "GFSK",
-                "PAM4", "QAM16", "QAM64", "QPSK", "WBFM",
-            ),  # fmt: skip
+            classes=_names("8PSK AM-DSB AM-SSB BPSK CPFSK GFSK PAM4 QAM16 QAM64 QPSK WBFM"),
             length=128,
             snr_grid_db=_grid(-20, 18, 2),
             frames_per_key=1000,
@@ -63,13 +64,14 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             name="rml2018a",
-            # the community-verified one-hot column order (not classes.txt), reference/amr_data.md 2.2
-            classes=(
-                "OOK", "4ASK", "8ASK", "BPSK", "QPSK", "8PSK", "16PSK", "32PSK",
-                "16APSK", "32APSK", "64APSK", "128APSK", "16QAM", "32QAM", "64QAM",
-                "128QAM", "256QAM", "AM-SSB-WC", "AM-SSB-SC", "AM-DSB-WC", "AM-DSB-SC",
-                "FM", "GMSK", "OQPSK",
-            ),  # fmt: skip
+            # community-verified one-hot column order (not classes.txt): amr_data.md 2.2
+            classes=_names(
+                """
+                OOK 4ASK 8ASK BPSK QPSK 8PSK 16PSK 32PSK 16APSK 32APSK 64APSK 128APSK
+                16QAM 32QAM 64QAM 128QAM 256QAM AM-SSB-WC AM-SSB-SC AM-DSB-WC AM-DSB-SC
+                FM GMSK OQPSK
+            """
+            ),
             length=1024,
             snr_grid_db=_grid(-20, 30, 2),
             frames_per_key=4096,
@@ -79,10 +81,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="sig2019",
             # ASSUMED (no public spec of Sig2019-12 exists): classes, L=512, grid, count
-            classes=(
-                "BPSK", "QPSK", "8PSK", "OQPSK", "2FSK", "4FSK", "8FSK",
-                "16QAM", "32QAM", "64QAM", "4PAM", "8PAM",
-            ),  # fmt: skip
+            classes=_names("BPSK QPSK 8PSK OQPSK 2FSK 4FSK 8FSK 16QAM 32QAM 64QAM 4PAM 8PAM"),
             length=512,
             snr_grid_db=_grid(-20, 30, 2),
             frames_per_key=1000,

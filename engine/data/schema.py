@@ -128,7 +128,7 @@ def validate_frames(frames: Frames, num_classes: int, length: int) -> Frames:
 
 def frames_to_table(frames: Frames) -> pa.Table:
     """Frames (canonical dtypes, see :func:`validate_frames`) to an Arrow table of the schema."""
-    n, _, length = frames.iq.shape
+    _n, _, length = frames.iq.shape
     flat = pa.array(np.ascontiguousarray(frames.iq, np.float32).reshape(-1))
     storage = pa.FixedSizeListArray.from_arrays(flat, 2 * length)
     iq = pa.ExtensionArray.from_storage(pa.fixed_shape_tensor(pa.float32(), [2, length]), storage)

@@ -47,8 +47,11 @@ class Split:
         return cls(params=body["params"], **ids)
 
     def summary(self) -> dict[str, int]:
-        return {"test": len(self.test_ids), "target": len(self.target_ids),
-                "pool": len(self.pool_ids)}  # fmt: skip
+        return {
+            "test": len(self.test_ids),
+            "target": len(self.target_ids),
+            "pool": len(self.pool_ids),
+        }
 
 
 def _spread_order(snr_db: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -76,8 +79,9 @@ def _per_class_count(amount: float, smallest: int, num_classes: int, what: str) 
     if count < 1:
         raise ValueError(f"{what}={amount} gives no frame per class ({num_classes} classes)")
     if count > smallest:
-        raise ValueError(f"{what}={amount} needs {count} frames per class, the smallest has "
-                         f"{smallest}")  # fmt: skip
+        raise ValueError(
+            f"{what}={amount} needs {count} frames per class, the smallest has {smallest}"
+        )
     return count
 
 
@@ -134,8 +138,13 @@ def make_split(
     train = kept.take(np.setdiff1d(np.arange(len(kept)), test_pos))
     target_pos = _balanced_take(train, target, num_classes, rng, "target")
     pool_pos = np.setdiff1d(np.arange(len(train)), target_pos)
-    params = {"test": test, "target": target, "snr_min_db": snr_min_db,
-              "snr_max_db": snr_max_db, "seed": seed}  # fmt: skip
+    params = {
+        "test": test,
+        "target": target,
+        "snr_min_db": snr_min_db,
+        "snr_max_db": snr_max_db,
+        "seed": seed,
+    }
     return Split(
         test_ids=np.sort(kept.ids[test_pos]),
         target_ids=np.sort(train.ids[target_pos]),

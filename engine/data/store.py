@@ -9,6 +9,7 @@ directory without ``dataset.json`` is not a dataset, and a failed write removes 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import posixpath
 import uuid
@@ -192,7 +193,7 @@ class DatasetWriter:
         if not shards:
             self.abort()
             raise ValueError(f"no frames were written to {self.uri}")
-        for before, after in zip(shards, shards[1:], strict=False):
+        for before, after in itertools.pairwise(shards):
             if after.id_min <= before.id_max:
                 self.abort()
                 raise ValueError(f"ids overlap between shards {before.name} and {after.name}")

@@ -10,8 +10,27 @@ from engine.cli import main
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     uri = str(tmp_path_factory.mktemp("cli") / "ds")
-    assert main(["data", "generate", "--profile", "sigzsl7", "--scale", "0.01", "--seed", "1",
-                 "--out", uri, "--executor", "local", "--shard-mib", "1"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "data",
+                "generate",
+                "--profile",
+                "sigzsl7",
+                "--scale",
+                "0.01",
+                "--seed",
+                "1",
+                "--out",
+                uri,
+                "--executor",
+                "local",
+                "--shard-mib",
+                "1",
+            ]
+        )
+        == 0
+    )
     return uri
 
 
@@ -31,8 +50,20 @@ def test_info_text(dataset, capsys):
 
 def test_verify_ok_then_corrupt(tmp_path, capsys):
     uri = str(tmp_path / "ds")
-    main(["data", "generate", "--profile", "rml2016a", "--scale", "0.002", "--out", uri,
-          "--executor", "local"])  # fmt: skip
+    main(
+        [
+            "data",
+            "generate",
+            "--profile",
+            "rml2016a",
+            "--scale",
+            "0.002",
+            "--out",
+            uri,
+            "--executor",
+            "local",
+        ]
+    )
     assert main(["data", "verify", uri]) == 0
     shard = next((tmp_path / "ds").glob("part-*.parquet"))
     shard.write_bytes(shard.read_bytes()[:-10])
@@ -44,8 +75,10 @@ def test_verify_ok_then_corrupt(tmp_path, capsys):
     ("argv", "message"),
     [
         (["data", "generate", "--profile", "nope", "--out", "{tmp}/x"], "unknown profile 'nope'"),
-        (["data", "generate", "--profile", "rml2016a", "--scale", "0", "--out", "{tmp}/x"],
-         "scale must be a positive number"),
+        (
+            ["data", "generate", "--profile", "rml2016a", "--scale", "0", "--out", "{tmp}/x"],
+            "scale must be a positive number",
+        ),
         (["data", "info", "{tmp}/missing"], "does not exist"),
         (["data", "verify", "{tmp}/missing"], "does not exist"),
     ],
@@ -70,6 +103,10 @@ def test_split(dataset, tmp_path, capsys):
 
 
 def test_console_script_runs(dataset):
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "data", "info", dataset, "--json"],
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "data", "info", dataset, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(result.stdout)["num_rows"] == 308

@@ -24,13 +24,21 @@ def test_layout_is_class_major_then_snr(tmp_path):
 
 def test_same_seed_same_bytes(tmp_path):
     metas = [
-        generate("rml2016a", str(tmp_path / name), scale=0.005, seed=7, executor="local",
-                 shard_bytes=50_000)  # fmt: skip
+        generate(
+            "rml2016a",
+            str(tmp_path / name),
+            scale=0.005,
+            seed=7,
+            executor="local",
+            shard_bytes=50_000,
+        )
         for name in ("a", "b")
     ]
     assert [s.sha256 for s in metas[0].shards] == [s.sha256 for s in metas[1].shards]
     other = generate("rml2016a", str(tmp_path / "c"), scale=0.005, seed=8, executor="local")
-    assert not np.array_equal(read_frames(str(tmp_path / "a")).iq, read_frames(str(tmp_path / "c")).iq)
+    assert not np.array_equal(
+        read_frames(str(tmp_path / "a")).iq, read_frames(str(tmp_path / "c")).iq
+    )
     assert other.num_rows == metas[0].num_rows
 
 
@@ -38,16 +46,20 @@ def test_frames_do_not_depend_on_shard_boundaries():
     profile = get_profile("rml2016a")
     per_key = BLOCK_FRAMES + 44  # keys span two blocks
     whole = generate_rows(profile, per_key, seed=1, start=0, stop=3 * per_key)
-    pieces = [generate_rows(profile, per_key, 1, lo, hi) for lo, hi in ((0, 97), (97, 600), (600, 900))]
+    pieces = [
+        generate_rows(profile, per_key, 1, lo, hi) for lo, hi in ((0, 97), (97, 600), (600, 900))
+    ]
     np.testing.assert_array_equal(np.concatenate([p.iq for p in pieces]), whole.iq)
     np.testing.assert_array_equal(np.concatenate([p.ids for p in pieces]), whole.ids)
 
 
 def test_ray_tasks_match_local(ray_session, tmp_path):
-    local = generate("sigzsl7", str(tmp_path / "l"), scale=0.02, seed=5, executor="local",
-                     shard_bytes=2**20)  # fmt: skip
-    remote = generate("sigzsl7", str(tmp_path / "r"), scale=0.02, seed=5, executor="ray",
-                      shard_bytes=2**20)  # fmt: skip
+    local = generate(
+        "sigzsl7", str(tmp_path / "l"), scale=0.02, seed=5, executor="local", shard_bytes=2**20
+    )
+    remote = generate(
+        "sigzsl7", str(tmp_path / "r"), scale=0.02, seed=5, executor="ray", shard_bytes=2**20
+    )
     assert len(remote.shards) == len(local.shards) > 1
     assert [s.sha256 for s in remote.shards] == [s.sha256 for s in local.shards]
 

@@ -21,8 +21,15 @@ CLASSES = ["a", "b", "c"]
 
 
 def write(uri, frames, shard_bytes=4096, **kwargs):
-    with DatasetWriter(uri, CLASSES, frames.iq.shape[-1], [-10, 0, 10], {"kind": "test"},
-                       shard_bytes=shard_bytes, **kwargs) as writer:  # fmt: skip
+    with DatasetWriter(
+        uri,
+        CLASSES,
+        frames.iq.shape[-1],
+        [-10, 0, 10],
+        {"kind": "test"},
+        shard_bytes=shard_bytes,
+        **kwargs,
+    ) as writer:
         writer.write(frames)
     return writer.meta
 
@@ -82,12 +89,18 @@ def test_verify_detects_corruption(tmp_path):
     shard.write_bytes(bytes(data))
     (tmp_path / "ds" / meta.shards[2].name).unlink()
     problems = verify(uri)
-    assert problems == [f"{meta.shards[1].name}: checksum mismatch", f"{meta.shards[2].name}: missing"]
+    assert problems == [
+        f"{meta.shards[1].name}: checksum mismatch",
+        f"{meta.shards[2].name}: missing",
+    ]
 
 
 def test_failed_write_leaves_nothing(tmp_path):
     uri = str(tmp_path / "ds")
-    with pytest.raises(RuntimeError), DatasetWriter(uri, CLASSES, 16, [0], {}, shard_bytes=4096) as w:
+    with (
+        pytest.raises(RuntimeError),
+        DatasetWriter(uri, CLASSES, 16, [0], {}, shard_bytes=4096) as w,
+    ):
         w.write(make_frames(100))
         raise RuntimeError("crash mid-write")
     assert list(tmp_path.iterdir()) == []
@@ -98,7 +111,12 @@ def test_bad_frames_rejected_before_any_write(tmp_path):
     good = make_frames(10)
     bad_cases = {
         "shape": Frames(good.ids, good.labels, good.snr_db, good.iq[:, :1]),
-        "NaN": Frames(good.ids, good.labels, good.snr_db, np.where(good.ids[:, None, None] == 4, np.nan, good.iq)),
+        "NaN": Frames(
+            good.ids,
+            good.labels,
+            good.snr_db,
+            np.where(good.ids[:, None, None] == 4, np.nan, good.iq),
+        ),
         "labels must lie": Frames(good.ids, good.labels + 5, good.snr_db, good.iq),
         "not unique": Frames(np.zeros(10, np.int64), good.labels, good.snr_db, good.iq),
     }

@@ -1,0 +1,381 @@
+"""Fit and evaluate classifiers: in-process, or on Ray Train workers, through one code path.
+
+``fit`` runs the same ``_train`` function either in the calling process (``workers=0``) or as
+``TorchTrainer``'s per-worker loop (``workers >= 1``). Every worker holds the training frames in
+memory (target sets are small) and takes an equal share of each epoch's seeded permutation, so
+all DDP ranks run the same number of steps. Rank 0 sends the final weights back as a Ray Train
+checkpoint; weights are saved unwrapped (no ``module.`` prefix) whatever the world size.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import fsspec
+import numpy as np
+import torch
+from torch import nn
+
+import models
+from engine.data.schema import Frames
+from engine.data.store import read_frames, read_meta
+
+__all__ = [
+    "FitResult",
+    "TrainConfig",
+    "TrainingDivergedError",
+    "evaluate",
+    "fit",
+    "predict_logits",
+]
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    Attributes:
+        epochs: passes over the training frames.
+        batch_size: frames per step per worker.
+        optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
+        lr: learning rate.
+        weight_decay: L2 penalty.
+        lr_schedule: ``"constant"`` or ``"cosine"`` (annealed to 0 over ``epochs``).
+        seed: seeds weights, dropout, shuffling and the validation split.
+        val_fraction: share of the training frames held out for early stopping (0: none).
+        patience: epochs without validation improvement before stopping (needs val_fraction).
+        workers: 0 trains in this process; N >= 1 uses Ray Train with N workers.
+        cpus_per_worker: CPUs (and torch threads) per Ray Train worker.
+        use_gpu: train on CUDA (one GPU per Ray Train worker).
+        amp: bfloat16 autocast on GPU.
+    """
+
+    epochs: int = 10
+    batch_size: int = 256
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    seed: int = 0
+    val_fraction: float = 0.0
+    patience: int | None = None
+    workers: int = 0
+    cpus_per_worker: float = 1.0
+    use_gpu: bool = False
+    amp: bool = False
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "optimizer": self.optimizer in ("adam", "sgd"),
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "lr_schedule": self.lr_schedule in ("constant", "cosine"),
+            "val_fraction": 0 <= self.val_fraction < 1,
+            "patience": self.patience is None or (self.patience >= 1 and self.val_fraction > 0),
+            "workers": self.workers >= 0,
+            "cpus_per_worker": self.cpus_per_worker > 0,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ValueError(f"bad training config {key}={getattr(self, key)!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dict; unknown keys are errors."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise KeyError(
+                f"unknown training config keys {sorted(unknown)}; known: {sorted(known)}"
+            )
+        return cls(**values)
+
+
+@dataclass
+class FitResult:
+    """Trained weights and how they were obtained."""
+
+    model_name: str
+    num_classes: int
+    length: int
+    state_dict: dict[str, torch.Tensor]
+    history: list[dict[str, float]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def model(self) -> nn.Module:
+        """A fresh model (eval mode) holding the trained weights."""
+        model = models.build(self.model_name, self.num_classes, self.length)
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+    def save(self, uri: str) -> None:
+        """Write to a path or fsspec URI (``torch.save`` format)."""
+        buffer = io.BytesIO()
+        torch.save(asdict(self), buffer)
+        with fsspec.open(uri, "wb") as handle:
+            handle.write(buffer.getvalue())
+
+    @classmethod
+    def load(cls, uri: str) -> FitResult:
+        with fsspec.open(uri, "rb") as handle:
+            body = torch.load(io.BytesIO(handle.read()), weights_only=True)
+        return cls(**body)
+
+
+def _device(config: TrainConfig) -> torch.device:
+    if not config.use_gpu:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError("a GPU was requested (use_gpu) but torch sees no CUDA device")
+    if config.workers:
+        import ray.train.torch
+
+        return ray.train.torch.get_device()
+    return torch.device("cuda")
+
+
+def _validation_split(frames: Frames, fraction: float, rng: np.random.Generator):
+    """Per-class random hold-out of ``fraction`` of the frames: (train, val) positions."""
+    if fraction == 0:
+        return np.arange(len(frames)), np.zeros(0, np.int64)
+    val = []
+    for label in np.unique(frames.labels):
+        members = rng.permutation(np.flatnonzero(frames.labels == label))
+        val.append(members[: max(1, round(fraction * len(members)))])
+    val = np.sort(np.concatenate(val))
+    return np.setdiff1d(np.arange(len(frames)), val), val
+
+
+def predict_logits(
+    model: nn.Module, iq: np.ndarray, *, batch_size: int = 1024, device: str = "cpu"
+) -> np.ndarray:
+    """Logits ``[n, C]`` float32 of ``iq`` ``[n, 2, L]`` in eval mode."""
+    model = model.to(device).eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(iq), batch_size):
+            batch = torch.as_tensor(np.asarray(iq[start : start + batch_size]), device=device)
+            out.append(model(batch).float().cpu().numpy())
+    if not out:
+        return np.zeros((0, 0), np.float32)
+    return np.concatenate(out)
+
+
+def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: Callable):
+    """The training loop shared by both backends; returns (unwrapped model, history)."""
+    config = TrainConfig(**job["config"])
+    device = _device(config)
+    frames = job["frames"]
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng([config.seed, 0x7A1])
+    train_pos, val_pos = _validation_split(frames, config.val_fraction, rng)
+    model = models.build(job["model_name"], job["num_classes"], frames.iq.shape[-1]).to(device)
+    net = wrap(model)
+    optimizer = (
+        torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        if config.optimizer == "adam"
+        else torch.optim.SGD(
+            net.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay
+        )
+    )
+    schedule = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs)
+        if config.lr_schedule == "cosine"
+        else None
+    )
+    iq = torch.as_tensor(frames.iq)
+    labels = torch.as_tensor(frames.labels.astype(np.int64))
+    share = len(train_pos) // world
+    if share < 1:
+        raise ValueError(f"{len(train_pos)} training frames cannot feed {world} workers")
+    loss_fn = nn.CrossEntropyLoss()
+    history, best, best_state, stale = [], math.inf, None, 0
+    for epoch in range(1, config.epochs + 1):
+        net.train()
+        order = rng.permutation(train_pos)[rank * share : (rank + 1) * share]
+        total, seen, correct = 0.0, 0, 0
+        for start in range(0, share, config.batch_size):
+            pos = order[start : start + config.batch_size]
+            x, y = iq[pos].to(device), labels[pos].to(device)
+            with torch.autocast(device.type, torch.bfloat16, enabled=config.amp and config.use_gpu):
+                logits = net(x)
+                loss = loss_fn(logits.float(), y)
+            if not torch.isfinite(loss):
+                raise TrainingDivergedError(f"loss became {loss.item()} at epoch {epoch}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(pos)
+            seen += len(pos)
+            correct += int((logits.argmax(1) == y).sum())
+        if schedule is not None:
+            schedule.step()
+        record = {"epoch": epoch, "loss": total / seen, "accuracy": correct / seen}
+        if len(val_pos):
+            val_logits = predict_logits(model, frames.iq[val_pos], device=str(device))
+            val_labels = labels[val_pos].numpy()
+            record["val_loss"] = float(
+                loss_fn(torch.as_tensor(val_logits), torch.as_tensor(val_labels))
+            )
+            record["val_accuracy"] = float((val_logits.argmax(1) == val_labels).mean())
+        history.append(record)
+        report(record)
+        log.info("epoch %d/%d %s", epoch, config.epochs, record)
+        if config.patience is not None:
+            if record["val_loss"] < best:
+                best, stale = record["val_loss"], 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= config.patience:
+                    break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model.cpu(), history
+
+
+def _ray_worker_loop(job: dict[str, Any]) -> None:
+    """``TorchTrainer``'s per-worker function: ``_train`` with DDP and Ray Train reports."""
+    import ray
+    import ray.train
+    import ray.train.torch
+
+    torch.set_num_threads(max(1, int(job["config"]["cpus_per_worker"])))
+    job = {**job, "frames": ray.get(job["frames"])}  # one shared copy in the object store
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    model, history = _train(job, rank, world, ray.train.torch.prepare_model, ray.train.report)
+    with tempfile.TemporaryDirectory() as directory:
+        checkpoint = None
+        if rank == 0:
+            torch.save(
+                {"state_dict": model.state_dict(), "history": history},
+                os.path.join(directory, "model.pt"),
+            )
+            checkpoint = ray.train.Checkpoint.from_directory(directory)
+        ray.train.report({"epoch": len(history), "done": 1}, checkpoint=checkpoint)
+
+
+def _fit_on_ray(job: dict[str, Any], config: TrainConfig):
+    import ray
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from engine._internal.ray_runtime import ensure_ray
+
+    ensure_ray()
+    job = {**job, "frames": ray.put(job["frames"])}
+    storage = tempfile.mkdtemp(prefix="duse-train-")
+    try:
+        trainer = TorchTrainer(
+            _ray_worker_loop,
+            train_loop_config=job,
+            scaling_config=ray.train.ScalingConfig(
+                num_workers=config.workers,
+                use_gpu=config.use_gpu,
+                resources_per_worker={"CPU": config.cpus_per_worker},
+            ),
+            run_config=ray.train.RunConfig(storage_path=storage, name="fit"),
+        )
+        result = trainer.fit()
+        if result.error:
+            raise result.error
+        with result.checkpoint.as_directory() as directory:
+            body = torch.load(os.path.join(directory, "model.pt"), weights_only=True)
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+    return body["state_dict"], body["history"]
+
+
+def fit(
+    model_name: str, data_uri: str, ids: np.ndarray, config: TrainConfig | None = None
+) -> FitResult:
+    """Train ``model_name`` on the frames with ``ids`` of the dataset at ``data_uri``.
+
+    Args:
+        model_name: a name from ``models.available()``.
+        data_uri: dataset directory.
+        ids: training frame ids (at least two classes).
+        config: training settings (default :class:`TrainConfig`).
+
+    Returns:
+        The trained weights and the per-epoch history (loss, accuracy, val_* if held out).
+
+    Raises:
+        KeyError: unknown model or ids not in the dataset. ValueError: empty ids, one class,
+            a frame length the model cannot take, or a GPU requested where none exists.
+        TrainingDivergedError: NaN/inf loss (the message names the epoch).
+    """
+    config = config or TrainConfig()
+    ids = np.asarray(ids, np.int64)
+    if len(ids) == 0:
+        raise ValueError("fit needs at least one training id, got none")
+    meta = read_meta(data_uri)
+    models.build(model_name, meta.num_classes, meta.length)  # fail fast on name / length
+    frames = read_frames(data_uri, ids)
+    if len(np.unique(frames.labels)) < 2:
+        raise ValueError(f"training frames hold one class only ({meta.classes[frames.labels[0]]})")
+    job = {
+        "model_name": model_name,
+        "num_classes": meta.num_classes,
+        "config": asdict(config),
+        "frames": frames,
+    }
+    if config.workers == 0:
+        _device(config)
+        with torch.random.fork_rng():  # leave the caller's torch RNG untouched
+            model, history = _train(job, 0, 1, lambda m: m, lambda record: None)
+        state = model.state_dict()
+    else:
+        state, history = _fit_on_ray(job, config)
+    return FitResult(model_name, meta.num_classes, meta.length, state, history, asdict(config))
+
+
+def evaluate(
+    result: FitResult, data_uri: str, ids: np.ndarray, *, batch_size: int = 1024
+) -> dict[str, Any]:
+    """Test metrics of trained weights on the frames with ``ids``.
+
+    Returns:
+        JSON-ready dict: ``accuracy``, ``per_snr`` (``{snr: accuracy}``), ``per_class``
+        (``{class: accuracy}``), ``confusion`` (rows = true class, columns = predicted), ``n``.
+    """
+    meta = read_meta(data_uri)
+    frames = read_frames(data_uri, ids)
+    if len(frames) == 0:
+        raise ValueError("evaluate needs at least one id, got none")
+    predicted = predict_logits(result.model(), frames.iq, batch_size=batch_size).argmax(1)
+    truth = frames.labels.astype(np.int64)
+    hit = predicted == truth
+    confusion = np.zeros((meta.num_classes, meta.num_classes), np.int64)
+    np.add.at(confusion, (truth, predicted), 1)
+    per_snr = {f"{s:g}": float(hit[frames.snr_db == s].mean()) for s in np.unique(frames.snr_db)}
+    per_class = {
+        name: float(hit[truth == c].mean())
+        for c, name in enumerate(meta.classes)
+        if (truth == c).any()
+    }
+    return {
+        "n": len(frames),
+        "accuracy": float(hit.mean()),
+        "per_snr": per_snr,
+        "per_class": per_class,
+        "classes": meta.classes,
+        "confusion": confusion.tolist(),
+    }
