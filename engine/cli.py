@@ -162,6 +162,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scorers(args: argparse.Namespace) -> int:
+    """List the registered scorers with what each needs."""
+    from scorers._internal.listing import format_scorers
+
+    print(format_scorers())
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duse", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -196,6 +204,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--data", required=True)
         command.add_argument("--split", help="splits.json; default: every frame of --data")
         command.add_argument("--part", choices=("test", "target", "pool"))
+
+    listing = commands.add_parser("scorers", help="list the registered scorers and their needs")
+    listing.set_defaults(run=_scorers)
 
     data = commands.add_parser("data", help="generate, convert, inspect and split datasets")
     verbs = data.add_subparsers(dest="verb", required=True)

@@ -327,7 +327,8 @@ def fit(
     if len(ids) == 0:
         raise ValueError("fit needs at least one training id, got none")
     meta = read_meta(data_uri)
-    models.build(model_name, meta.num_classes, meta.length)  # fail fast on name / length
+    with torch.random.fork_rng():  # building initialises weights: keep the caller's RNG
+        models.build(model_name, meta.num_classes, meta.length)  # fail fast on name / length
     frames = read_frames(data_uri, ids)
     if len(np.unique(frames.labels)) < 2:
         raise ValueError(f"training frames hold one class only ({meta.classes[frames.labels[0]]})")

@@ -2,6 +2,7 @@
 
 from engine.data.generate import generate
 from engine.data.info import dataset_info
+from engine.data.loaders import convert
 from engine.data.profiles import PROFILES, Profile, get_profile
 from engine.data.schema import DatasetMeta, Frames, ShardInfo
 from engine.data.splits import Split, make_split
@@ -23,6 +24,7 @@ __all__ = [
     "Profile",
     "ShardInfo",
     "Split",
+    "convert",
     "dataset_info",
     "generate",
     "get_profile",

@@ -87,7 +87,7 @@ def test_bad_input(dataset):
 def test_nan_loss_names_the_epoch(dataset):
     config = TrainConfig(epochs=20, batch_size=64, optimizer="sgd", lr=1e12)
     with pytest.raises(TrainingDivergedError, match=r"at epoch \d+"):
-        fit("gru", dataset, ids_at(dataset), config)
+        fit("cnn1d", dataset, ids_at(dataset), config)
 
 
 @pytest.mark.timeout(600)

@@ -1,0 +1,1 @@
+"""Scorer plumbing (registry, entry-point loading, output checks, listing); may change freely."""
