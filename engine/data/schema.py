@@ -73,8 +73,8 @@ class Frames:
             raise ValueError("these frames were read without the iq column")
         return self.iq.shape[-1]
 
-    def take(self, index: np.ndarray) -> Frames:
-        """The frames at positions ``index`` (positions, not ids)."""
+    def take(self, index: np.ndarray | slice) -> Frames:
+        """The frames at positions ``index`` (positions or a slice, not ids)."""
         iq = None if self.iq is None else self.iq[index]
         return Frames(self.ids[index], self.labels[index], self.snr_db[index], iq)
 
@@ -115,6 +115,10 @@ def validate_frames(frames: Frames, num_classes: int, length: int) -> Frames:
     if not np.isfinite(snr_db).all():
         raise ValueError("snr holds NaN or inf")
     labels = np.asarray(frames.labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.issubdtype(labels.dtype, np.floating) or not np.all(labels == np.round(labels)):
+            raise ValueError(f"labels must be whole numbers, got dtype {labels.dtype}")
+        labels = labels.astype(np.int64)
     if n and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
             f"labels must lie in [0, {num_classes}) for {num_classes} classes, "

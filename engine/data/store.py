@@ -1,9 +1,11 @@
 """Read and write datasets in the canonical format on any fsspec URI.
 
 A dataset directory is complete or absent: shards are written first, ``dataset.json`` (with
-row counts and SHA-256 of every shard) last. On a local filesystem the whole directory is staged
-under a hidden sibling name and renamed into place; elsewhere (``s3://``, ``memory://``, ...) a
-directory without ``dataset.json`` is not a dataset, and a failed write removes what it wrote.
+row counts and SHA-256 of every shard) last. Everything is staged under a hidden sibling
+directory, so a failed write leaves an existing dataset untouched. On a local filesystem the
+staged directory is renamed into place; elsewhere (``s3://``, ``memory://``, ...), where no
+rename is atomic, the old dataset is removed only once the new one is complete, its shards are
+moved in and ``dataset.json`` is written last: a directory without it is not a dataset.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SHARD_BYTES = 128 * 2**20
 _ROW_GROUP_BYTES = 16 * 2**20
 _HASH_CHUNK = 8 * 2**20
+MAX_CLASSES = 2**15 - 1  # labels are int16
 
 
 def resolve(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -128,6 +131,8 @@ class DatasetWriter:
     ) -> None:
         if len(classes) < 1 or len(set(classes)) != len(classes):
             raise ValueError(f"classes must be non-empty and unique, got {list(classes)}")
+        if len(classes) > MAX_CLASSES:
+            raise ValueError(f"at most {MAX_CLASSES} classes fit int16 labels, got {len(classes)}")
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         self.fs, self.path = resolve(uri)
@@ -138,16 +143,10 @@ class DatasetWriter:
         self._buffer: list[Frames] = []
         self._buffered = 0
         self._shards: list[ShardInfo] = []
-        self._seen_ids = 0
         if self.fs.exists(self.path) and not overwrite:
             raise FileExistsError(f"{uri} already exists (pass overwrite to replace it)")
-        if _is_local(self.fs):
-            parent, base = posixpath.split(self.path)
-            self._staging = posixpath.join(parent, f".{base}.partial-{uuid.uuid4().hex[:8]}")
-        else:
-            self._staging = self.path
-            if self.fs.exists(self.path):
-                self.fs.rm(self.path, recursive=True)
+        parent, base = posixpath.split(self.path)
+        self._staging = posixpath.join(parent, f".{base}.partial-{uuid.uuid4().hex[:8]}")
         self.fs.makedirs(self._staging, exist_ok=True)
         self.staging_uri = self._uri_of(self._staging)
 
@@ -172,8 +171,10 @@ class DatasetWriter:
             self._flush(self.rows_per_shard)
 
     def _flush(self, rows: int) -> None:
-        merged = Frames.concat(self._buffer)
-        head, tail = merged.take(np.arange(rows)), merged.take(np.arange(rows, len(merged)))
+        merged = Frames.concat(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+        head, tail = merged.take(slice(0, rows)), merged.take(slice(rows, None))  # views
+        if len(np.unique(head.ids)) != rows:
+            raise ValueError(f"ids repeat across write() calls in shard {self.next_shard_index}")
         self._buffer, self._buffered = [tail], len(tail)
         self.add_shard(write_shard(self.staging_uri, shard_name(self.next_shard_index), head))
 
@@ -186,40 +187,64 @@ class DatasetWriter:
         self._shards.append(info)
 
     def close(self) -> DatasetMeta:
-        """Flush, write ``dataset.json`` last and publish the directory."""
+        """Flush, write ``dataset.json`` last and publish; on any failure remove the staging."""
+        try:
+            meta = self._finish()
+        except BaseException:
+            self.abort()
+            raise
+        self.meta = meta
+        log.info("wrote %s: %d frames in %d shards", self.uri, meta.num_rows, len(meta.shards))
+        return meta
+
+    def _finish(self) -> DatasetMeta:
         if self._buffered:
             self._flush(self._buffered)
         shards = sorted(self._shards, key=lambda s: s.id_min)
         if not shards:
-            self.abort()
             raise ValueError(f"no frames were written to {self.uri}")
         for before, after in itertools.pairwise(shards):
             if after.id_min <= before.id_max:
-                self.abort()
                 raise ValueError(f"ids overlap between shards {before.name} and {after.name}")
         meta = DatasetMeta(
             self.meta.classes, self.meta.length, self.meta.snr_grid_db, self.meta.source, shards
         )
-        with self.fs.open(posixpath.join(self._staging, META_NAME), "w") as handle:
-            handle.write(meta.to_json())
-        if self._staging != self.path:
-            self._publish()
-        self.meta = meta
-        log.info("wrote %s: %d frames in %d shards", self.uri, meta.num_rows, len(shards))
+        if self.fs.exists(self.path) and not self.overwrite:
+            raise FileExistsError(f"{self.uri} appeared while writing; nothing was replaced")
+        if _is_local(self.fs):
+            self._write_meta(self._staging, meta)
+            self._publish_by_rename()
+        else:
+            self._publish_by_moves(meta)
         return meta
 
-    def _publish(self) -> None:
+    def _write_meta(self, directory: str, meta: DatasetMeta) -> None:
+        with self.fs.open(posixpath.join(directory, META_NAME), "w") as handle:
+            handle.write(meta.to_json())
+
+    def _publish_by_rename(self) -> None:
         old = None
         if self.fs.exists(self.path):
-            if not self.overwrite:
-                self.abort()
-                raise FileExistsError(f"{self.uri} appeared while writing; nothing was replaced")
             parent, base = posixpath.split(self.path)
             old = posixpath.join(parent, f".{base}.old-{uuid.uuid4().hex[:8]}")
             self.fs.mv(self.path, old, recursive=True)
         self.fs.mv(self._staging, self.path, recursive=True)
         if old is not None:
             self.fs.rm(old, recursive=True)
+
+    def _publish_by_moves(self, meta: DatasetMeta) -> None:
+        if self.fs.exists(self.path):
+            old_meta = posixpath.join(self.path, META_NAME)
+            if self.fs.exists(old_meta):
+                self.fs.rm(old_meta)  # first: the old directory stops being a dataset
+            self.fs.rm(self.path, recursive=True)
+        self.fs.makedirs(self.path, exist_ok=True)
+        for shard in meta.shards:
+            self.fs.mv(
+                posixpath.join(self._staging, shard.name), posixpath.join(self.path, shard.name)
+            )
+        self._write_meta(self.path, meta)
+        self.fs.rm(self._staging, recursive=True)
 
     def abort(self) -> None:
         """Remove everything written so far."""

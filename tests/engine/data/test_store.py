@@ -119,11 +119,38 @@ def test_bad_frames_rejected_before_any_write(tmp_path):
         ),
         "labels must lie": Frames(good.ids, good.labels + 5, good.snr_db, good.iq),
         "not unique": Frames(np.zeros(10, np.int64), good.labels, good.snr_db, good.iq),
+        "whole numbers": Frames(good.ids, good.labels + 0.5, good.snr_db, good.iq),
     }
     for message, frames in bad_cases.items():
         with pytest.raises(ValueError, match=message):
             write(uri, frames)
         assert not (tmp_path / "ds").exists()
+
+
+def test_whole_float_labels_are_accepted(tmp_path):
+    good = make_frames(12)
+    write(str(tmp_path / "ds"), Frames(good.ids, good.labels.astype(float), good.snr_db, good.iq))
+    np.testing.assert_array_equal(read_frames(str(tmp_path / "ds")).labels, good.labels)
+
+
+def test_ids_repeated_across_writes_are_rejected(uri):
+    with pytest.raises(ValueError, match="repeat"), DatasetWriter(uri, CLASSES, 16, [0], {}) as w:
+        w.write(make_frames(10))
+        w.write(make_frames(10, seed=1))
+    with pytest.raises(FileNotFoundError):
+        read_meta(uri)
+
+
+def test_failed_overwrite_keeps_the_old_dataset(uri):
+    write(uri, make_frames(10, seed=1))
+    with pytest.raises(RuntimeError), DatasetWriter(uri, CLASSES, 16, [0], {}, overwrite=True) as w:
+        w.write(make_frames(30, seed=2))
+        raise RuntimeError("crash mid-write")
+    np.testing.assert_array_equal(read_frames(uri).iq, make_frames(10, seed=1).iq)
+    assert verify(uri) == []
+    write(uri, make_frames(30, seed=2), overwrite=True)
+    np.testing.assert_array_equal(read_frames(uri).iq, make_frames(30, seed=2).iq)
+    assert verify(uri) == []
 
 
 def test_existing_output_needs_overwrite(tmp_path):
