@@ -170,6 +170,57 @@ def _scorers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expand(args: argparse.Namespace) -> int:
+    """Run or resume an expansion (the DUSE loop) from a YAML config and/or flags."""
+    from engine.expansion import ExpandConfig, expand
+
+    overrides = {
+        key: value
+        for key, value in {
+            "data": args.data,
+            "out": args.out,
+            "scorer": args.scorer,
+            "model": args.model,
+            "rounds": args.rounds,
+            "balanced": args.balanced,
+            "seed": args.seed,
+        }.items()
+        if value is not None
+    }
+    if args.rate is not None or args.count is not None:
+        overrides.update(rate=args.rate, count=args.count)
+    values = {}
+    if args.config:
+        import yaml
+
+        with open(args.config) as handle:
+            values = yaml.safe_load(handle) or {}
+    values = {**values, **overrides}
+    if args.workers is not None or args.gpus:
+        train = dict(values.get("train") or {})
+        train["workers"] = args.workers if args.workers is not None else train.get("workers", 0)
+        train["use_gpu"] = bool(args.gpus) or train.get("use_gpu", False)
+        values["train"] = train
+    if args.gpus or args.executor:
+        scoring = dict(values.get("scoring") or {})
+        if args.gpus:
+            scoring.update(actors=args.gpus, gpus_per_actor=1.0)
+        if args.executor:
+            scoring["executor"] = args.executor
+        values["scoring"] = scoring
+    if "data" not in values or "out" not in values:
+        raise ValueError("expand needs --data and --out (flags or keys of --config)")
+    logging.getLogger("engine").setLevel(logging.INFO)  # per-round and per-pass progress
+    result = expand(ExpandConfig.from_dict(values))
+    final = result.metrics.get("final")
+    accuracy = f", test accuracy {final['accuracy']:.4f}" if final else ""
+    print(
+        f"selected {len(result.selected_ids)} samples in {len(result.metrics['rounds'])} "
+        f"round(s); target {result.metrics['final_target_size']}{accuracy} -> {result.run_dir}"
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duse", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -207,6 +258,22 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("scorers", help="list the registered scorers and their needs")
     listing.set_defaults(run=_scorers)
+
+    grow = commands.add_parser("expand", help="expand a target set from the pool (DUSE loop)")
+    grow.add_argument("--config", help="YAML run config (docs/expansion.md); flags override it")
+    grow.add_argument("--data", help="dataset URI")
+    grow.add_argument("--out", help="run directory URI; an existing run of the config resumes")
+    grow.add_argument("--scorer", help="registered scorer name (see `duse scorers`)")
+    grow.add_argument("--model", help="architecture that scores the pool")
+    grow.add_argument("--rate", type=float, help="budget as a fraction of the pool, (0, 1]")
+    grow.add_argument("--count", type=int, help="budget as a number of samples")
+    grow.add_argument("--rounds", type=int, help="T rounds (1: one-shot selection)")
+    grow.add_argument("--balanced", action="store_true", default=None, help="per-class quotas")
+    grow.add_argument("--seed", type=int)
+    grow.add_argument("--workers", type=int, help="Ray Train workers per fit (0: in-process)")
+    grow.add_argument("--gpus", type=int, help="GPUs: one scoring actor each; training on GPU")
+    grow.add_argument("--executor", choices=("ray", "local"), help="scoring executor")
+    grow.set_defaults(run=_expand)
 
     data = commands.add_parser("data", help="generate, convert, inspect and split datasets")
     verbs = data.add_subparsers(dest="verb", required=True)
