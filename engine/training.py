@@ -32,6 +32,7 @@ __all__ = [
     "FitResult",
     "TrainConfig",
     "TrainingDivergedError",
+    "confused_pairs",
     "evaluate",
     "fit",
     "predict_logits",
@@ -380,3 +381,18 @@ def evaluate(
         "classes": meta.classes,
         "confusion": confusion.tolist(),
     }
+
+
+def confused_pairs(metrics: dict[str, Any], k: int = 5) -> list[tuple[str, str, float]]:
+    """The ``k`` largest off-diagonal confusions of :func:`evaluate`'s metrics.
+
+    Returns:
+        ``(true class, predicted class, share of the true class's frames)``, largest first.
+    """
+    confusion = np.asarray(metrics["confusion"], np.float64)
+    share = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+    np.fill_diagonal(share, 0)
+    order = np.argsort(share, axis=None)[::-1][:k]
+    rows, cols = np.unravel_index(order, share.shape)
+    classes = metrics["classes"]
+    return [(classes[r], classes[c], float(share[r, c])) for r, c in zip(rows, cols, strict=True)]
