@@ -170,36 +170,32 @@ def _scorers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _expand(args: argparse.Namespace) -> int:
-    """Run or resume an expansion (the DUSE loop) from a YAML config and/or flags."""
-    from engine.expansion import ExpandConfig, expand
-
-    overrides = {
-        key: value
-        for key, value in {
-            "data": args.data,
-            "out": args.out,
-            "scorer": args.scorer,
-            "model": args.model,
-            "rounds": args.rounds,
-            "balanced": args.balanced,
-            "seed": args.seed,
-        }.items()
-        if value is not None
-    }
-    if args.rate is not None or args.count is not None:
-        overrides.update(rate=args.rate, count=args.count)
+def _expand_values(args: argparse.Namespace) -> dict:
+    """The expand config as nested dicts: ``--config`` FILE, then the flags over it."""
     values = {}
     if args.config:
         import yaml
 
         with open(args.config) as handle:
             values = yaml.safe_load(handle) or {}
-    values = {**values, **overrides}
+    flags = {
+        "data": args.data,
+        "out": args.out,
+        "scorer": args.scorer,
+        "model": args.model,
+        "rounds": args.rounds,
+        "balanced": args.balanced,
+        "seed": args.seed,
+    }
+    values.update({key: value for key, value in flags.items() if value is not None})
+    if args.rate is not None or args.count is not None:
+        values.update(rate=args.rate, count=args.count)
     if args.workers is not None or args.gpus:
         train = dict(values.get("train") or {})
-        train["workers"] = args.workers if args.workers is not None else train.get("workers", 0)
-        train["use_gpu"] = bool(args.gpus) or train.get("use_gpu", False)
+        if args.workers is not None:
+            train["workers"] = args.workers
+        if args.gpus:
+            train["use_gpu"] = True
         values["train"] = train
     if args.gpus or args.executor:
         scoring = dict(values.get("scoring") or {})
@@ -210,8 +206,16 @@ def _expand(args: argparse.Namespace) -> int:
         values["scoring"] = scoring
     if "data" not in values or "out" not in values:
         raise ValueError("expand needs --data and --out (flags or keys of --config)")
+    return values
+
+
+def _expand(args: argparse.Namespace) -> int:
+    """Run or resume an expansion (the DUSE loop) from a YAML config and/or flags."""
+    from engine.expansion import ExpandConfig, expand
+
+    config = ExpandConfig.from_dict(_expand_values(args))
     logging.getLogger("engine").setLevel(logging.INFO)  # per-round and per-pass progress
-    result = expand(ExpandConfig.from_dict(values))
+    result = expand(config)
     final = result.metrics.get("final")
     accuracy = f", test accuracy {final['accuracy']:.4f}" if final else ""
     print(
