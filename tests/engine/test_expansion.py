@@ -206,3 +206,15 @@ def test_cli_expand_from_a_config_file_with_flag_overrides(dataset, tmp_path, ca
     assert yaml.safe_load(_text(f"{out}/config.yaml"))["rounds"] == 1
     assert main(["expand", "--config", str(config_file), "--out", out, "--scorer", "nope"]) == 2
     assert "unknown scorer 'nope'" in capsys.readouterr().err
+
+
+def test_run_directory_on_an_fsspec_uri(dataset):
+    import fsspec
+
+    out = "memory://expansion-test/run"
+    result = expand(_config(dataset, out, rounds=1, count=11, evaluate=False))
+    fs = fsspec.filesystem("memory")
+    names = {path.rsplit("/", 1)[-1] for path in fs.find("/expansion-test/run")}
+    assert {"config.yaml", "splits.json", "manifest.parquet", "metrics.json", "summary.md"} <= names
+    assert not [name for name in names if ".partial-" in name]
+    assert len(result.manifest["id"]) == 11
