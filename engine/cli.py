@@ -225,6 +225,37 @@ def _expand(args: argparse.Namespace) -> int:
     return 0
 
 
+def _zsl(args: argparse.Namespace) -> int:
+    """SigZSLNet: every group x seed of --config (or --group N), a Tune grid, or a search."""
+    from engine.zsl import load_config, run_zsl, search_settings, tune_groups
+
+    overrides = {}
+    if args.group is not None:
+        overrides["groups"] = [args.group]
+    if args.seeds:
+        overrides["seeds"] = [int(seed) for seed in args.seeds.split(",")]
+    if args.out:
+        overrides["out"] = args.out
+    config = load_config(args.config, **overrides)
+    if args.search:
+        found = search_settings(config, args.group or 1)
+        print(f"best on validation H {found['best_val']['val_harmonic_mean']:.4f}: {found['best']}")
+        return 0
+    summary = (tune_groups if args.tune else run_zsl)(config)
+    for name, entry in summary.items():
+        if name == "runs":
+            continue
+        ours = entry["sigzslnet"]
+        print(
+            f"{name}: S {ours['seen_accuracy']['mean']:.4f} "
+            f"U {ours['unseen_accuracy']['mean']:.4f} H {ours['harmonic_mean']['mean']:.4f} "
+            f"accuracy {ours['accuracy']['mean']:.4f} "
+            f"({entry['runs']} runs)"
+        )
+    print(f"results in {config.out}/summary.md")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duse", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -278,6 +309,15 @@ def _parser() -> argparse.ArgumentParser:
     grow.add_argument("--gpus", type=int, help="GPUs: one scoring actor each; training on GPU")
     grow.add_argument("--executor", choices=("ray", "local"), help="scoring executor")
     grow.set_defaults(run=_expand)
+
+    zsl = commands.add_parser("zsl", help="SigZSLNet zero-shot classification (groups, seeds)")
+    zsl.add_argument("--config", required=True, help="ZSL run config YAML")
+    zsl.add_argument("--group", type=int, help="run only Table 4 group N")
+    zsl.add_argument("--seeds", help="comma-separated seeds (default: the config's)")
+    zsl.add_argument("--out", help="output directory (default: the config's)")
+    zsl.add_argument("--tune", action="store_true", help="groups x seeds as Tune trials")
+    zsl.add_argument("--search", action="store_true", help="Tune search on a validation split")
+    zsl.set_defaults(run=_zsl)
 
     data = commands.add_parser("data", help="generate, convert, inspect and split datasets")
     verbs = data.add_subparsers(dest="verb", required=True)

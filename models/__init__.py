@@ -10,10 +10,11 @@ per-frame RMS normalisation (:class:`FrameNorm`), and has two named submodules: 
     >>> embedding, logits = embedding_and_logits(model.eval(), iq)
 
 Registered names (see :func:`available`): ``alexnet``, ``cnn1d``, ``cnn2d``, ``gru``, ``mcldnn``,
-``resnet1d``, ``signet``.
+``resnet1d``, ``signet``, ``sigzsl_cnn`` (SigZSLNet's feature CNN; its other networks are in
+:mod:`models.zsl`).
 """
 
-from models import cnn, recurrent, resnet  # noqa: F401  (importing registers the architectures)
+from models import cnn, recurrent, resnet, zsl  # noqa: F401  (importing registers the architectures)
 from models.base import AmrClassifier, embedding_and_logits, last_layer
 from models.layers import FrameNorm, normalize_frames
 from models.registry import ModelSpec, available, build, model_spec, register

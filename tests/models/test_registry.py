@@ -12,7 +12,7 @@ from torch import nn
 import models
 from models import registry
 
-EXPECTED = ["alexnet", "cnn1d", "cnn2d", "gru", "mcldnn", "resnet1d", "signet"]
+EXPECTED = ["alexnet", "cnn1d", "cnn2d", "gru", "mcldnn", "resnet1d", "signet", "sigzsl_cnn"]
 
 
 def test_available_lists_every_architecture_sorted():

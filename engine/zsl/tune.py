@@ -1,0 +1,217 @@
+"""Ray Tune for SigZSLNet: the groups x seeds grid as trials, and a settings search that selects
+on a validation split of the seen classes (never the test set).
+
+Each trial runs :func:`engine.zsl.pipeline.run_group` in its own Tune worker process
+(``tune.cpus_per_trial`` CPUs) and reports S, U, H and accuracy through ``tune.report``.
+
+Search protocol: within a group's seen classes, ``tune.holdout_classes`` classes (seeded draw)
+play the unseen role; the group's seen *training* frames are split again per (class, SNR) into
+train' and validation; every stage trains on train' of the remaining seen classes only, and
+the trial's score is H on the validation frames. The group's unseen classes and test frames are
+never read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from engine.data.store import read_index, read_meta
+from engine.zsl.config import GroupSplit, ZslConfig, resolve_group
+from engine.zsl.pipeline import ensure_data, run_group, split_train_test, write_summary
+
+__all__ = ["search_settings", "tune_groups", "validation_task"]
+
+log = logging.getLogger(__name__)
+
+_HEADLINE = ("seen_accuracy", "unseen_accuracy", "harmonic_mean", "accuracy")
+
+
+def _headline(results: dict[str, Any]) -> dict[str, float]:
+    return {name: results["sigzslnet"][name] for name in _HEADLINE}
+
+
+def _group_trial(params: dict[str, Any]) -> None:
+    """Tune trainable: one (group, seed) run of the full pipeline."""
+    import torch
+    from ray import tune
+
+    config = ZslConfig.from_dict(params["config"])
+    torch.set_num_threads(max(1, int(config.tune.cpus_per_trial)))
+    group = resolve_group(params["group"], read_meta(config.data).classes)
+    out_dir = os.path.join(config.out, group.name, f"seed{params['seed']}")
+    figures = config.figures and params["seed"] == config.seeds[0]
+    results = run_group(config, group, params["seed"], out_dir=out_dir, figures=figures)
+    tune.report({**_headline(results), "results": os.path.join(out_dir, "results.json")})
+
+
+def validation_task(
+    config: ZslConfig, group: GroupSplit
+) -> tuple[GroupSplit, np.ndarray, np.ndarray]:
+    """The search's validation task for ``group`` (see the module docstring).
+
+    Returns:
+        ``(pseudo group, train' ids, validation ids)``; all ids are seen-class training ids.
+
+    Raises:
+        ValueError: fewer than ``holdout_classes + 1`` seen classes.
+    """
+    holdout = config.tune.holdout_classes
+    if len(group.seen) <= holdout:
+        raise ValueError(
+            f"{group.name} has {len(group.seen)} seen classes: too few to hold {holdout} out"
+        )
+    rng = np.random.default_rng([config.split_seed, 0x7E1])
+    pseudo_unseen = tuple(sorted(rng.choice(group.seen, holdout, replace=False).tolist()))
+    pseudo = GroupSplit(
+        f"{group.name}-validation",
+        tuple(c for c in group.seen if c not in pseudo_unseen),
+        pseudo_unseen,
+    )
+    index = read_index(config.data)
+    classes = read_meta(config.data).classes
+    train_ids, _ = split_train_test(
+        index.labels, index.snr_db, index.ids, config.test_fraction, config.split_seed
+    )
+    seen_labels = [classes.index(c) for c in group.seen]
+    position = np.searchsorted(index.ids, train_ids)
+    keep = np.isin(index.labels[position], seen_labels)
+    ids, labels, snr_db = (
+        train_ids[keep],
+        index.labels[position][keep],
+        index.snr_db[position][keep],
+    )
+    train_prime, validation = split_train_test(
+        labels, snr_db, ids, config.test_fraction, config.split_seed + 1
+    )
+    return pseudo, train_prime, validation
+
+
+def _search_trial(params: dict[str, Any]) -> None:
+    """Tune trainable: one setting evaluated on the validation task."""
+    import torch
+    from ray import tune
+
+    overrides = {key: params[key] for key in params["space_keys"]}
+    config = ZslConfig.from_dict(params["config"]).replace(**overrides, figures=False)
+    torch.set_num_threads(max(1, int(config.tune.cpus_per_trial)))
+    group = resolve_group(params["group"], read_meta(config.data).classes)
+    pseudo, train_ids, validation_ids = validation_task(config, group)
+    results = run_group(
+        config, pseudo, params["seed"], train_ids=train_ids, test_ids=validation_ids
+    )
+    tune.report({f"val_{k}": v for k, v in _headline(results).items()})
+
+
+def _run_tuner(trainable, param_space: dict[str, Any], config: ZslConfig, name: str, **tune_config):
+    import ray
+    from ray import tune
+
+    from engine._internal.ray_runtime import ensure_ray
+
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    ensure_ray()
+    log.info("ray tune %s on %s", name, ray.cluster_resources())
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"CPU": config.tune.cpus_per_trial}),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=config.tune.max_concurrent_trials, **tune_config
+        ),
+        run_config=tune.RunConfig(
+            name=name, storage_path=os.path.abspath(os.path.join(config.out, "tune")), verbose=0
+        ),
+    )
+    grid = tuner.fit()
+    if grid.num_errors:
+        raise RuntimeError(f"{grid.num_errors} Tune trial(s) of {name} failed: {grid.errors[0]}")
+    return grid
+
+
+def tune_groups(config: ZslConfig) -> dict[str, Any]:
+    """Every group x seed of ``config`` as Ray Tune trials; writes the same outputs as
+    :func:`engine.zsl.pipeline.run_zsl` and returns the same summary."""
+    import json
+
+    from ray import tune
+
+    ensure_data(config)
+    classes = read_meta(config.data).classes
+    for spec in config.groups:
+        resolve_group(spec, classes)  # fail before starting trials
+    space = {
+        "config": {**config.to_dict(), "out": os.path.abspath(config.out)},
+        "group": tune.grid_search(list(config.groups)),
+        "seed": tune.grid_search(list(config.seeds)),
+    }
+    grid = _run_tuner(_group_trial, space, config, "zsl-groups")
+    runs = []
+    for result in grid:
+        with open(result.metrics["results"]) as handle:
+            runs.append(json.load(handle))
+    order = {json.dumps(spec): n for n, spec in enumerate(config.groups)}
+    runs.sort(key=lambda r: (order.get(json.dumps(_spec_of(r, config)), 0), r["seed"]))
+    return write_summary(config, runs)
+
+
+def _spec_of(run: dict[str, Any], config: ZslConfig) -> Any:
+    for spec in config.groups:
+        name = f"group{spec}" if isinstance(spec, int) else spec.get("name")
+        if name == run["group"]["name"]:
+            return spec
+    return None
+
+
+def search_settings(config: ZslConfig, group: int | dict[str, Any] = 1) -> dict[str, Any]:
+    """Ray Tune search over ``config.tune.space`` for ``group``, selected on validation H.
+
+    Draws ``tune.num_samples`` settings (``tune.choice`` per key), runs each on the validation
+    task (:func:`validation_task`) with the first seed, and writes ``<out>/search.json``.
+
+    Returns:
+        ``{"best": {key: value}, "best_val": metrics, "trials": [{settings, metrics}]}``.
+    """
+    import json
+
+    from ray import tune
+
+    ensure_data(config)
+    validation_task(config, resolve_group(group, read_meta(config.data).classes))  # fail early
+    keys = sorted(config.tune.space)
+    space = {
+        "config": {**config.to_dict(), "out": os.path.abspath(config.out)},
+        "group": group,
+        "seed": config.seeds[0],
+        "space_keys": keys,
+        **{key: tune.choice(config.tune.space[key]) for key in keys},
+    }
+    grid = _run_tuner(
+        _search_trial,
+        space,
+        config,
+        "zsl-search",
+        num_samples=config.tune.num_samples,
+        metric="val_harmonic_mean",
+        mode="max",
+    )
+    best = grid.get_best_result()
+    trials = [
+        {
+            "settings": {k: r.config[k] for k in keys},
+            "metrics": {k: v for k, v in r.metrics.items() if k.startswith("val_")},
+        }
+        for r in grid
+    ]
+    body = {
+        "group": group,
+        "best": {k: best.config[k] for k in keys},
+        "best_val": {k: v for k, v in best.metrics.items() if k.startswith("val_")},
+        "trials": trials,
+    }
+    os.makedirs(config.out, exist_ok=True)
+    with open(os.path.join(config.out, "search.json"), "w") as handle:
+        json.dump(body, handle, indent=1)
+    return body
