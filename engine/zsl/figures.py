@@ -17,7 +17,7 @@ from engine.zsl.config import GroupSplit
 __all__ = ["draw_run_figures", "draw_summary_figures"]
 
 FEATURES_SHOWN = 50  # Fig. 5 shows 50 synthetic and 50 real vectors
-TSNE_PER_CLASS = 100
+TSNE_PER_CLASS = 60
 
 
 def _subplots(*grid: int, figsize: tuple[float, float], **options: Any):

@@ -112,7 +112,6 @@ def _run_tuner(trainable, param_space: dict[str, Any], config: ZslConfig, name: 
 
     from engine._internal.ray_runtime import ensure_ray
 
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     ensure_ray()
     log.info("ray tune %s on %s", name, ray.cluster_resources())
     tuner = tune.Tuner(
