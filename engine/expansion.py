@@ -39,7 +39,7 @@ import yaml
 import models
 from engine.data.schema import DatasetMeta, Frames
 from engine.data.splits import Split, make_split
-from engine.data.store import read_frames, read_index, read_meta, resolve
+from engine.data.store import read_frames, read_index, read_meta, read_parquet, resolve
 from engine.model_outputs import check_model_provides, compute_outputs
 from engine.scoring import (
     PoolScores,
@@ -355,7 +355,7 @@ def _read_rounds(run: _RunDirectory, sizes: list[int]) -> list[RoundRecord]:
         names = [_round_name(round_index, suffix) for suffix in ("json", "parquet")]
         if not all(run.exists(name) for name in names):
             break
-        table = pq.read_table(io.BytesIO(run.read(names[1])))
+        table = read_parquet(io.BytesIO(run.read(names[1])))
         rows = SelectedRows(
             table.column("id").to_numpy(),
             table.column("label").to_numpy().astype(np.int64),
@@ -818,7 +818,7 @@ def _finish(run: _Run, run_dir: _RunDirectory, records: list[RoundRecord]) -> Ex
     }
     run_dir.write_json("metrics.json", metrics)
     run_dir.write("summary.md", _summary(config, metrics).encode())
-    table = pq.read_table(io.BytesIO(run_dir.read("manifest.parquet")))
+    table = read_parquet(io.BytesIO(run_dir.read("manifest.parquet")))
     manifest = {name: table.column(name).to_numpy() for name in table.column_names}
     return ExpansionResult(config.out, target, selected, manifest, metrics)
 

@@ -42,6 +42,7 @@ __all__ = [
     "read_frames",
     "read_index",
     "read_meta",
+    "read_parquet",
     "to_ray_dataset",
     "verify",
     "write_shard",
@@ -272,6 +273,18 @@ def _shard_paths(uri: str, meta: DatasetMeta) -> tuple[fsspec.AbstractFileSystem
     return fs, [posixpath.join(path, s.name) for s in meta.shards]
 
 
+def read_parquet(source: Any, columns: Sequence[str] | None = None) -> pa.Table:
+    """One Parquet file (a path or an open binary file) as a table.
+
+    Decoding is single-threaded: pyarrow 26's threaded reader, fed a Python file or buffer,
+    aborts the interpreter at exit now and then ("terminate called without an active
+    exception"); shards are uncompressed, so threads bought little.
+    """
+    return pq.read_table(
+        source, columns=None if columns is None else list(columns), use_threads=False
+    )
+
+
 def iter_frames(
     uri: str, *, with_iq: bool = True, ids: np.ndarray | None = None
 ) -> Iterator[Frames]:
@@ -292,7 +305,7 @@ def iter_frames(
             if lo == hi:
                 continue
         with fs.open(path, "rb") as handle:
-            table = pq.read_table(handle, columns=columns)
+            table = read_parquet(handle, columns)
         if wanted is not None:
             table = table.filter(pc.is_in(table.column("id"), pa.array(wanted[lo:hi])))
         yield frames_from_table(table)
@@ -358,7 +371,7 @@ def verify(uri: str) -> list[str]:
         with fs.open(path, "rb") as handle:
             parquet = pq.ParquetFile(handle)
             schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
-            ids = parquet.read(columns=["id", "label"])
+            ids = parquet.read(columns=["id", "label"], use_threads=False)
         if not schema.equals(expected):
             problems.append(f"{shard.name}: schema {schema} differs from {expected}")
         if rows != shard.num_rows:

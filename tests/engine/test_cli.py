@@ -107,6 +107,6 @@ def test_console_script_runs(dataset):
         [sys.executable, "-m", "engine.cli", "data", "info", dataset, "--json"],
         capture_output=True,
         text=True,
-        check=True,
     )
+    assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["num_rows"] == 308
