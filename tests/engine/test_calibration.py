@@ -1,0 +1,30 @@
+"""Calibration: VT-CNN2 on synthetic rml2016a learns a curve that rises with SNR.
+
+The fuller run (more data and epochs, the confusions, the published comparison) is
+``python -m benchmarks.calibration``; this is its few-minute version.
+"""
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from engine.data.generate import generate
+from engine.data.splits import make_split
+from engine.data.store import read_index
+from engine.training import TrainConfig, evaluate, fit
+
+
+@pytest.mark.timeout(900)
+def test_cnn2d_accuracy_rises_with_snr(tmp_path):
+    uri = str(tmp_path / "rml2016a")
+    generate("rml2016a", uri, scale=0.04, seed=0, executor="local")  # 40 per class and SNR
+    split = make_split(read_index(uri), 11, test=0.5, target=0.5, seed=0)
+    train_ids = np.concatenate([split.target_ids, split.pool_ids])
+    result = fit("cnn2d", uri, train_ids, TrainConfig(epochs=6, batch_size=64, lr=1e-3))
+    per_snr = evaluate(result, uri, split.test_ids)["per_snr"]
+    snrs = np.array([float(s) for s in per_snr])
+    accuracy = np.array(list(per_snr.values()))
+    chance = 1 / 11
+    assert accuracy[snrs <= -14].mean() < 1.6 * chance  # noise: near chance
+    assert accuracy[snrs >= 10].mean() > 2.5 * chance  # clean: well above chance
+    assert spearmanr(snrs, accuracy).statistic > 0.6  # and it rises in between
