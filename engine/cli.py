@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import pickle
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,9 @@ log = logging.getLogger("duse")
 
 # Errors a user can cause; anything else is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError, pickle.UnpicklingError)
+QUICKSTART = os.path.join(
+    os.path.dirname(os.path.dirname(__file__)), "jobs/configs/quickstart.yaml"
+)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -147,19 +151,44 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """The embedded default job: a small synthetic set, its summary and a split."""
-    from engine.data.generate import generate
-    from engine.data.info import dataset_info, format_info
-    from engine.data.splits import make_split
-    from engine.data.store import read_index
+    """The embedded default job: the quickstart benchmark (a small synthetic set, a reduced
+    grid), its dataset summary, results table and report path."""
+    import yaml
 
-    data = f"{args.out}/data"
-    generate("rml2016a", data, scale=args.scale, seed=args.seed, overwrite=True, progress=True)
-    print(format_info(dataset_info(data)))
-    split = make_split(read_index(data), 11, test=0.2, target=0.05, seed=args.seed)
-    split.save(f"{args.out}/splits.json")
-    print(f"split    {split.summary()} -> {args.out}/splits.json")
-    return 0
+    from engine.data.info import dataset_info, format_info
+    from engine.tune import BenchmarkConfig
+
+    with open(args.config) as handle:
+        values = yaml.safe_load(handle) or {}
+    values.update(out=args.out, data=f"{args.out}/data")
+    generate = dict(values.get("generate") or {})
+    generate.update(
+        {k: v for k, v in (("scale", args.scale), ("seed", args.seed)) if v is not None}
+    )
+    values["generate"] = generate or None
+    config = BenchmarkConfig.from_dict(values)
+    return _run_benchmark(config, before=lambda: print(format_info(dataset_info(config.data))))
+
+
+def _run_benchmark(config, before=None) -> int:
+    """Run the benchmark; print the table and the report path (exit 1 if trials failed)."""
+    from engine.tune import run_benchmark
+
+    logging.getLogger("engine").setLevel(logging.INFO)
+    result = run_benchmark(config, on_prepared=before)
+    print(result.table)
+    if result.failed:
+        print(f"{len(result.failed)} cell(s) failed; run the same command again to resume them")
+    print(f"report: {result.report}")
+    return 1 if result.failed else 0
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    """DUSE against the baselines: the (method x rate x seed) grid as Ray Tune trials."""
+    from engine.tune import BenchmarkConfig
+
+    overrides = {"out": args.out} if args.out else {}
+    return _run_benchmark(BenchmarkConfig.from_yaml(args.config, **overrides))
 
 
 def _scorers(args: argparse.Namespace) -> int:
@@ -263,9 +292,15 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the embedded default job (laptop-sized)")
     demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--scale", type=float, default=0.02)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--config", default=QUICKSTART, help="benchmark config YAML")
+    demo.add_argument("--scale", type=float, help="dataset scale (default: the config's)")
+    demo.add_argument("--seed", type=int, help="dataset seed (default: the config's)")
     demo.set_defaults(run=_demo)
+
+    bench = commands.add_parser("benchmark", help="DUSE vs baselines: a Ray Tune grid + report")
+    bench.add_argument("--config", required=True, help="benchmark YAML (docs/benchmark.md)")
+    bench.add_argument("--out", help="output directory (default: the config's)")
+    bench.set_defaults(run=_benchmark)
 
     train = commands.add_parser("train", help="train a classifier (in-process or Ray Train)")
     train.add_argument("--model", required=True)

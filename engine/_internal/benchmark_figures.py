@@ -1,0 +1,219 @@
+"""The benchmark's figures as PNG (drawn by ``engine.report.draw_figures``).
+
+Matplotlib ``Figure`` objects without pyplot: no global state, any backend.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+from engine.data.splits import Split
+from engine.data.store import read_frames, read_meta
+
+if TYPE_CHECKING:
+    from engine.tune import BenchmarkConfig
+
+BEST_SHOWN = 3  # methods in the accuracy-per-SNR figure, plus ``random`` as the floor
+TSNE_SELECTED_PER_METHOD = 400
+
+
+def _save(figure: Figure, path: str) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def _grid(count: int, columns: int, size: tuple[float, float]):
+    """A figure with ``count`` panels, ``columns`` per row; the unused panels are hidden."""
+    rows = math.ceil(count / columns)
+    columns = min(columns, count)
+    figure = Figure(figsize=(size[0] * columns, size[1] * rows))
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for spare in axes[count:]:
+        spare.set_visible(False)
+    return figure, axes[:count]
+
+
+def accuracy_vs_rate(path: str, config: BenchmarkConfig, cells: list[dict[str, Any]]) -> None:
+    """Mean test accuracy against expansion rate per method, error bars = std over seeds."""
+    figure, axes = _grid(len(config.eval_models), 2, (6.5, 4.2))
+    for panel, eval_model in zip(axes, config.eval_models, strict=True):
+        for method in config.methods:
+            row = [
+                c
+                for c in cells
+                if c["method"] == method.name and c["eval_model"] == eval_model and c["n"]
+            ]
+            if row:
+                panel.errorbar(
+                    [100 * c["rate"] for c in row],
+                    [c["mean"] for c in row],
+                    yerr=[c["std"] for c in row],
+                    marker="o",
+                    capsize=3,
+                    label=method.name,
+                )
+        panel.set_xlabel("expansion rate (% of the auxiliary pool)")
+        panel.set_ylabel("test accuracy (%)")
+        panel.set_title(f"evaluated with {eval_model}")
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize=7)
+    _save(figure, path)
+
+
+def _runs_at(runs: list[dict[str, Any]], method: str, rate: float) -> list[dict[str, Any]]:
+    return [r for r in runs if r["method"] == method and math.isclose(r["rate"], rate)]
+
+
+def selected_per_class(
+    path: str, config: BenchmarkConfig, runs: list[dict[str, Any]], rate: float
+) -> None:
+    """Samples selected per class for each method at ``rate``, mean over seeds (paper Fig. 3)."""
+    classes = read_meta(config.data).classes
+    figure, axes = _grid(len(config.methods), 4, (4.0, 3.0))
+    for panel, method in zip(axes, config.methods, strict=True):
+        found = _runs_at(runs, method.name, rate)
+        if found:
+            counts = np.mean([r["selected_per_class"] for r in found], axis=0)
+            panel.bar(range(len(classes)), counts, color="tab:blue")
+        panel.set_xticks(range(len(classes)), classes, rotation=90, fontsize=6)
+        panel.set_title(f"{method.name} ({_percent(rate)})", fontsize=9)
+        panel.set_ylabel("selected samples", fontsize=8)
+    _save(figure, path)
+
+
+def _percent(rate: float) -> str:
+    return f"{rate * 100:g} %"
+
+
+def _sorted_frames(data: str, ids: np.ndarray):
+    """The frames of sorted unique ``ids``, in that order."""
+    frames = read_frames(data, ids)
+    return frames.take(np.argsort(frames.ids, kind="stable"))
+
+
+def _reference_embedding(config: BenchmarkConfig, split: Split, ids: np.ndarray) -> np.ndarray:
+    """Embeddings ``[n, d]`` of sorted unique ``ids`` from a ``config.model`` trained on up to
+    ``tsne_reference_frames`` training frames with the round models' training settings (the
+    paper uses the whole training set)."""
+    import torch
+
+    import models
+    from engine.training import fit
+
+    rng = np.random.default_rng([config.seeds[0], 0x7EF])
+    training = np.concatenate([split.target_ids, split.pool_ids])
+    chosen = rng.choice(training, min(len(training), config.tsne_reference_frames), replace=False)
+    weights = fit(config.model, config.data, np.sort(chosen), config.train)
+    network = weights.model()
+    frames = _sorted_frames(config.data, ids)
+    with torch.no_grad():
+        parts = [
+            models.embedding_and_logits(network, torch.as_tensor(frames.iq[start : start + 512]))[0]
+            for start in range(0, len(frames), 512)
+        ]
+    return torch.cat(parts).numpy()
+
+
+def _tsne_points(config: BenchmarkConfig, split: Split, ids: np.ndarray) -> np.ndarray:
+    """2-D t-SNE points ``[n, 2]`` of sorted unique ``ids`` (reference-model embeddings)."""
+    from sklearn.manifold import TSNE
+
+    embedding = _reference_embedding(config, split, ids)
+    perplexity = float(min(30.0, max(2.0, (len(ids) - 1) / 3)))
+    tsne = TSNE(perplexity=perplexity, random_state=config.seeds[0], init="pca")
+    return tsne.fit_transform(embedding)
+
+
+def _on_ray_worker(function, *args: Any) -> Any:
+    """``function(*args)`` as a Ray task with a trial's CPUs (and so its torch threads): a
+    driver's default OpenMP threads crawl on a busy, oversubscribed machine."""
+    import ray
+
+    from engine._internal.ray_runtime import ensure_ray
+
+    ensure_ray()
+    task = ray.remote(num_cpus=args[0].tune.cpus_per_trial)(function)
+    return ray.get(task.remote(*args))
+
+
+def _selected_ids(run: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+    import pyarrow.parquet as pq
+
+    ids = pq.read_table(run["manifest"], columns=["id"]).column("id").to_numpy()
+    if len(ids) > TSNE_SELECTED_PER_METHOD:
+        ids = rng.choice(ids, TSNE_SELECTED_PER_METHOD, replace=False)
+    return np.sort(ids)
+
+
+def tsne(
+    path: str,
+    config: BenchmarkConfig,
+    runs: list[dict[str, Any]],
+    rate: float,
+    splits: dict[int, str],
+) -> None:
+    """t-SNE of the expanded sets at ``rate``, first seed (paper Fig. 4): one joint embedding,
+    one panel per method; the initial target in grey, the selected samples coloured by class."""
+    seed = config.seeds[0]
+    split = Split.load(splits[seed])
+    rng = np.random.default_rng([seed, 0x75E])
+    selected = {}
+    for method in config.methods:
+        found = [r for r in _runs_at(runs, method.name, rate) if r["seed"] == seed]
+        if found:
+            selected[method.name] = _selected_ids(found[0], rng)
+    ids = np.unique(np.concatenate([split.target_ids, *selected.values()]))
+    points = _on_ray_worker(_tsne_points, config, split, ids)
+    labels = _sorted_frames(config.data, ids).labels
+    figure, axes = _grid(max(1, len(selected)), 4, (3.6, 3.4))
+    palette = matplotlib.colormaps["tab20"]
+    colors = [palette(i) for i in range(20) if i not in (14, 15)]  # no greys: the target is grey
+    classes = read_meta(config.data).classes
+    is_target = np.isin(ids, split.target_ids)
+    for panel, (name, chosen) in zip(axes, selected.items(), strict=False):
+        panel.scatter(*points[is_target].T, s=3, c="0.8", label="initial target")
+        mine = np.isin(ids, chosen)
+        for label in np.unique(labels[mine]):
+            where = mine & (labels == label)
+            color = colors[int(label) % len(colors)]
+            panel.scatter(*points[where].T, s=5, color=color, label=classes[label])
+        panel.set_title(f"{name} ({_percent(rate)}, seed {seed})", fontsize=9)
+        panel.set_xticks([])
+        panel.set_yticks([])
+    axes[0].legend(fontsize=5, markerscale=2, loc="best")
+    _save(figure, path)
+
+
+def accuracy_per_snr(
+    path: str, config: BenchmarkConfig, cells: list[dict[str, Any]], runs: list[dict[str, Any]]
+) -> None:
+    """Test accuracy per SNR of the best methods (and ``random``) at the largest rate, first
+    evaluation model, mean over seeds."""
+    rate, eval_model = max(config.rates), config.eval_models[0]
+    ranked = sorted(
+        (c for c in cells if c["eval_model"] == eval_model and c["rate"] == rate and c["n"]),
+        key=lambda c: -c["mean"],
+    )
+    shown = [c["method"] for c in ranked[:BEST_SHOWN]]
+    if "random" in {m.name for m in config.methods} and "random" not in shown:
+        shown.append("random")
+    figure = Figure(figsize=(6.5, 4.2))
+    panel = figure.subplots()
+    for name in shown:
+        found = _runs_at(runs, name, rate)
+        snrs = sorted(found[0]["evaluations"][eval_model]["per_snr"], key=float)
+        means = [
+            100 * np.mean([r["evaluations"][eval_model]["per_snr"][s] for r in found]) for s in snrs
+        ]
+        panel.plot([float(s) for s in snrs], means, marker="o", label=name)
+    panel.set_xlabel("SNR (dB)")
+    panel.set_ylabel("test accuracy (%)")
+    panel.set_title(f"accuracy per SNR at {_percent(rate)} ({eval_model})")
+    panel.grid(alpha=0.3)
+    panel.legend(fontsize=8)
+    _save(figure, path)

@@ -1,0 +1,345 @@
+"""The benchmark's report: cells aggregated over seeds, tables (markdown, CSV, JSON) and figures.
+
+``results.md`` follows the DUSE paper's table layout (rows = methods, columns = expansion rates,
+cells = mean ± std over seeds, best mean per column in bold) with the paper's own number beside
+ours where one exists (:mod:`engine._internal.duse_paper`). Figures are matplotlib PNGs drawn
+without pyplot (no global state): accuracy vs rate, samples selected per class (paper Fig. 3),
+t-SNE of the expanded sets (Fig. 4) and accuracy per SNR of the best methods.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine._internal.duse_paper import (
+    CROSS_ARCHITECTURE_RATE,
+    PAPER_RATES,
+    TABLE_I,
+    TABLE_II,
+    TABLE_III,
+)
+
+if TYPE_CHECKING:
+    from engine.tune import BenchmarkConfig
+
+__all__ = ["aggregate", "draw_figures", "markdown", "paper_value", "write_report"]
+
+FIGURE_NAMES = ("accuracy_vs_rate", "selected_per_class", "tsne", "accuracy_per_snr")
+
+
+def _rate_label(rate: float) -> str:
+    return f"{rate * 100:g} %"
+
+
+def _paper_index(rate: float) -> int | None:
+    matches = [n for n, paper in enumerate(PAPER_RATES) if math.isclose(paper, rate)]
+    return matches[0] if matches else None
+
+
+def paper_value(
+    config: BenchmarkConfig, method_name: str, rate: float, eval_model: str
+) -> tuple[float, float] | None:
+    """The paper's (mean, std) in % for this row, rate and evaluator; None where it has none.
+
+    Tables I (imbalanced) and II (balanced, RML2016.10a only) need the 2D-CNN as scorer and
+    evaluator; Table III gives DUSE at 4 % with other evaluators. A one-round DUSE row maps to
+    the Margin row (the paper's Table IV "without active learning" equals it to the digit).
+    """
+    dataset = config.paper_dataset()
+    method = config.method(method_name)
+    index = _paper_index(rate)
+    if dataset is None or index is None or config.model != "cnn2d":
+        return None
+    key = "margin" if method.scorer == "duse" and method.rounds == 1 else method.scorer
+    if eval_model == "cnn2d":
+        table = (TABLE_II if config.balanced else TABLE_I).get(dataset, {})
+        row = table.get(key)
+        return row[index] if row else None
+    is_duse = method.scorer == "duse" and method.rounds > 1
+    if is_duse and not config.balanced and math.isclose(rate, CROSS_ARCHITECTURE_RATE):
+        return TABLE_III[dataset].get(eval_model)
+    return None
+
+
+def aggregate(config: BenchmarkConfig, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (method, evaluation model, rate): accuracy in % over the seeds.
+
+    ``std`` is the population standard deviation (ddof=0; 0 for one seed). Cells without any
+    finished run are kept with ``n = 0`` and NaN statistics.
+
+    Returns:
+        Records with ``method, eval_model, rate, n, seeds, accuracies, mean, std,
+        selection_s, training_s, paper_mean, paper_std``.
+    """
+    cells = []
+    for eval_model in config.eval_models:
+        for method in config.methods:
+            for rate in config.rates:
+                found = [
+                    run
+                    for run in runs
+                    if run["method"] == method.name and math.isclose(run["rate"], rate)
+                ]
+                found.sort(key=lambda run: run["seed"])
+                accuracies = [100 * run["evaluations"][eval_model]["accuracy"] for run in found]
+                training = [run["evaluations"][eval_model]["training_s"] for run in found]
+                paper = paper_value(config, method.name, rate, eval_model)
+                cells.append(
+                    {
+                        "method": method.name,
+                        "eval_model": eval_model,
+                        "rate": rate,
+                        "n": len(found),
+                        "seeds": [run["seed"] for run in found],
+                        "accuracies": accuracies,
+                        "mean": float(np.mean(accuracies)) if found else math.nan,
+                        "std": float(np.std(accuracies)) if found else math.nan,
+                        "selection_s": _mean([run["selection_s"] for run in found]),
+                        "training_s": _mean(training),
+                        "paper_mean": paper[0] if paper else None,
+                        "paper_std": paper[1] if paper else None,
+                    }
+                )
+    return cells
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
+
+
+def _cell_text(cell: dict[str, Any], best: bool) -> str:
+    if cell["n"] == 0:
+        return "-"
+    text = f"{cell['mean']:.2f} ± {cell['std']:.2f}"
+    text = f"**{text}**" if best else text
+    if cell["paper_mean"] is not None:
+        text += f" (paper {cell['paper_mean']:.2f} ± {cell['paper_std']:.2f})"
+    return text
+
+
+def _accuracy_table(config: BenchmarkConfig, cells: list[dict[str, Any]], eval_model: str):
+    """Markdown lines: rows = methods, columns = rates, best mean per column in bold."""
+    mine = [cell for cell in cells if cell["eval_model"] == eval_model]
+    best = {}
+    for rate in config.rates:
+        means = [c["mean"] for c in mine if c["rate"] == rate and c["n"]]
+        best[rate] = max(means) if means else None
+    lines = [
+        "| method | " + " | ".join(_rate_label(rate) for rate in config.rates) + " |",
+        "|---" * (len(config.rates) + 1) + "|",
+    ]
+    for method in config.methods:
+        row = [c for c in mine if c["method"] == method.name]
+        texts = [_cell_text(c, c["n"] > 0 and c["mean"] == best[c["rate"]]) for c in row]
+        lines.append(f"| {method.name} | " + " | ".join(texts) + " |")
+    return lines
+
+
+def _cross_architecture_table(config: BenchmarkConfig, cells: list[dict[str, Any]]):
+    """Markdown lines: rows = methods, columns = evaluation models, at one rate (Table III)."""
+    rate = next(
+        (r for r in config.rates if math.isclose(r, CROSS_ARCHITECTURE_RATE)), config.rates[0]
+    )
+    lines = [
+        f"## Cross-architecture evaluation at {_rate_label(rate)}",
+        "",
+        "Each selection (scored by "
+        f"`{config.model}`) trained from scratch with every evaluation model.",
+        "",
+        "| method | " + " | ".join(config.eval_models) + " |",
+        "|---" * (len(config.eval_models) + 1) + "|",
+    ]
+    for method in config.methods:
+        texts = []
+        for eval_model in config.eval_models:
+            cell = next(
+                c
+                for c in cells
+                if c["method"] == method.name
+                and c["eval_model"] == eval_model
+                and math.isclose(c["rate"], rate)
+            )
+            texts.append(_cell_text(cell, False))
+        lines.append(f"| {method.name} | " + " | ".join(texts) + " |")
+    return lines
+
+
+def _time_table(config: BenchmarkConfig, cells: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines: mean wall time per cell of selection and of each evaluation training."""
+    lines = [
+        "## Wall time per cell (seconds, mean over rates and seeds)",
+        "",
+        "Selection = training the round models, scoring the pool and selecting, all rounds. "
+        "Training = training one evaluation model from scratch on the expanded set.",
+        "",
+        "| method | rounds | selection | "
+        + " | ".join(f"training ({m})" for m in config.eval_models)
+        + " |",
+        "|---" * (len(config.eval_models) + 3) + "|",
+    ]
+    for method in config.methods:
+        row = [c for c in cells if c["method"] == method.name and c["n"]]
+        selection = _mean(
+            [c["selection_s"] for c in row if c["eval_model"] == row[0]["eval_model"]]
+        )
+        training = [
+            _mean([c["training_s"] for c in row if c["eval_model"] == m])
+            for m in config.eval_models
+        ]
+        texts = [f"{value:.1f}" for value in (selection, *training)]
+        lines.append(f"| {method.name} | {method.rounds} | " + " | ".join(texts) + " |")
+    return lines
+
+
+def markdown(
+    config: BenchmarkConfig,
+    cells: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
+    figures: list[str],
+) -> str:
+    """The text of ``results.md``."""
+    dataset = config.paper_dataset()
+    mode = "class-balanced" if config.balanced else "class-imbalanced"
+    finished = sum(1 for c in cells if c["eval_model"] == config.eval_models[0] and c["n"])
+    lines = [
+        f"# Benchmark: {config.data}",
+        "",
+        f"- {len(config.methods)} methods x {len(config.rates)} rates x {len(config.seeds)} "
+        f"seeds ({', '.join(map(str, config.seeds))}), {mode}; scorer model `{config.model}`, "
+        f"evaluation model(s) {', '.join(f'`{m}`' for m in config.eval_models)}; DUSE "
+        f"T = {config.duse_rounds} rounds, baselines one-shot.",
+        "- Rate = share of the auxiliary pool added to the target set. Cells: test accuracy "
+        "(%), mean ± std over seeds (population std); the best mean per column is bold.",
+        f"- {finished} of {len(config.methods) * len(config.rates)} (method, rate) cells "
+        f"have runs; {len(failed)} trial(s) failed.",
+    ]
+    if dataset:
+        table = "II" if config.balanced else "I"
+        lines.append(
+            f"- (paper ...) = the DUSE paper's Table {table} value for {dataset} (Table III for "
+            "other evaluators), for reference: the paper's data, split and epochs differ."
+        )
+    for eval_model in config.eval_models:
+        lines += ["", f"## Test accuracy (%), evaluated with `{eval_model}`", ""]
+        lines += _accuracy_table(config, cells, eval_model)
+    if len(config.eval_models) > 1:
+        lines += ["", *_cross_architecture_table(config, cells)]
+    lines += ["", *_time_table(config, cells)]
+    if failed:
+        lines += ["", "## Failed cells (re-run the same command to resume them)", ""]
+        lines += [
+            f"- {f['method']} rate {f['rate']:g} seed {f['seed']}: {f['error']}" for f in failed
+        ]
+    if figures:
+        lines += ["", "## Figures", ""]
+        lines += [f"![{name}](figures/{name}.png)" for name in figures]
+    return "\n".join(lines) + "\n"
+
+
+def _write_csv(path: str, cells: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None:
+    """One row per cell (``kind=cell``: mean, std) and per run and evaluator (``kind=run``)."""
+    columns = [
+        "kind", "method", "eval_model", "rate", "seed", "n", "accuracy", "std",
+        "selection_s", "training_s", "budget", "paper_mean", "paper_std",
+    ]  # fmt: skip
+    rows = [
+        {
+            "kind": "cell",
+            **{key: cell[key] for key in ("method", "eval_model", "rate", "n", "std")},
+            "accuracy": cell["mean"],
+            **{key: cell[key] for key in ("selection_s", "training_s", "paper_mean", "paper_std")},
+        }
+        for cell in cells
+    ]
+    for run in runs:
+        for eval_model, metrics in run["evaluations"].items():
+            rows.append(
+                {
+                    "kind": "run",
+                    **{
+                        key: run[key] for key in ("method", "rate", "seed", "selection_s", "budget")
+                    },
+                    "eval_model": eval_model,
+                    "n": 1,
+                    "accuracy": 100 * metrics["accuracy"],
+                    "training_s": metrics["training_s"],
+                }
+            )
+    _atomic(path, lambda handle: _csv_rows(handle, columns, rows))
+
+
+def _csv_rows(handle, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    writer = csv.DictWriter(handle, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _atomic(path: str, write) -> None:
+    staging = f"{path}.partial-{os.getpid()}"
+    with open(staging, "w", newline="") as handle:
+        write(handle)
+    os.replace(staging, path)
+
+
+def write_report(
+    config: BenchmarkConfig,
+    runs: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
+    splits: dict[int, str],
+) -> str:
+    """Write ``results.md``, ``results.csv``, ``results.json`` and ``figures/*.png``.
+
+    Args:
+        config: the benchmark.
+        runs: the finished cells' records (``engine.tune.run_cell``).
+        failed: the failed cells, each with ``error``.
+        splits: ``{seed: splits.json}`` (the t-SNE figure reads the first seed's).
+
+    Returns:
+        The path of ``results.md``.
+    """
+    os.makedirs(config.out, exist_ok=True)
+    cells = aggregate(config, runs)
+    figures = draw_figures(config, cells, runs, splits) if config.figures and runs else []
+    body = {"config": config.to_dict(), "cells": cells, "runs": runs, "failed": failed}
+    _atomic(
+        os.path.join(config.out, "results.json"),
+        lambda handle: json.dump(body, handle, indent=1, default=_json_default),
+    )
+    _write_csv(os.path.join(config.out, "results.csv"), cells, runs)
+    path = os.path.join(config.out, "results.md")
+    _atomic(path, lambda handle: handle.write(markdown(config, cells, failed, figures)))
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def draw_figures(
+    config: BenchmarkConfig,
+    cells: list[dict[str, Any]],
+    runs: list[dict[str, Any]],
+    splits: dict[int, str],
+) -> list[str]:
+    """Draw the four figures into ``<out>/figures``; returns the names drawn."""
+    from engine._internal import benchmark_figures as figures
+
+    directory = os.path.join(config.out, "figures")
+    os.makedirs(directory, exist_ok=True)
+    rate = max(config.rates)
+    figures.accuracy_vs_rate(os.path.join(directory, "accuracy_vs_rate.png"), config, cells)
+    figures.selected_per_class(
+        os.path.join(directory, "selected_per_class.png"), config, runs, rate
+    )
+    figures.tsne(os.path.join(directory, "tsne.png"), config, runs, rate, splits)
+    figures.accuracy_per_snr(os.path.join(directory, "accuracy_per_snr.png"), config, cells, runs)
+    return list(FIGURE_NAMES)

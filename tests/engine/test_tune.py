@@ -1,0 +1,205 @@
+"""The benchmark grid through real Ray Tune on a tiny set: every cell in the table, means and
+stds computed from the runs, figures written, resume without recomputation; bad input fails
+before any trial starts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+
+import numpy as np
+import pytest
+
+from engine.cli import main
+from engine.data import generate
+from engine.report import paper_value
+from engine.tune import BenchmarkConfig, run_benchmark
+
+RATES = (0.05, 0.1)
+SEEDS = (0, 1)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """880 rml2016a frames (80 per class)."""
+    uri = str(tmp_path_factory.mktemp("tune") / "ds")
+    generate("rml2016a", uri, scale=0.004, seed=0, executor="local", shard_bytes=2**18)
+    return uri
+
+
+def _values(dataset: str, out: str, **changes) -> dict:
+    return {
+        "data": dataset,
+        "out": out,
+        "methods": ["random", "duse"],
+        "rates": list(RATES),
+        "seeds": list(SEEDS),
+        "model": "cnn1d",
+        "eval_models": ["cnn1d"],
+        "duse_rounds": 2,
+        "duse_orders": ["smallest_first"],
+        "split": {"test": 0.2, "target": 0.1},
+        "train": {"epochs": 1, "batch_size": 64},
+        "eval_train": {"epochs": 1, "batch_size": 64},
+        "scoring": {"executor": "local", "batch_size": 256},
+        "tsne_reference_frames": 100,
+        "tune": {"max_concurrent_trials": 2, "cpus_per_trial": 1},
+        **changes,
+    }
+
+
+@pytest.fixture(scope="module")
+def benchmark(ray_session, dataset, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("bench") / "out")
+    return run_benchmark(BenchmarkConfig.from_dict(_values(dataset, out)))
+
+
+def _expected(runs: list[dict], method: str, rate: float) -> list[float]:
+    found = sorted(
+        (r for r in runs if r["method"] == method and math.isclose(r["rate"], rate)),
+        key=lambda r: r["seed"],
+    )
+    return [100 * r["evaluations"]["cnn1d"]["accuracy"] for r in found]
+
+
+def test_every_cell_is_run_and_its_statistics_come_from_the_runs(benchmark):
+    assert not benchmark.failed
+    cells = {(r["method"], r["rate"], r["seed"]) for r in benchmark.runs}
+    assert cells == {(m, r, s) for m in ("random", "duse") for r in RATES for s in SEEDS}
+    for run in benchmark.runs:
+        pool = run["pool_size"]
+        assert run["budget"] == int(np.floor(run["rate"] * pool + 0.5))
+        assert sum(run["selected_per_class"]) == run["budget"]
+        assert run["rounds"] == (2 if run["method"] == "duse" else 1)
+    with open(os.path.join(benchmark.out, "results.json")) as handle:
+        stored = json.load(handle)
+    assert len(stored["cells"]) == 4
+    table_rows = {}  # the accuracy table comes first; the wall-time table repeats the names
+    for line in benchmark.table.splitlines():
+        table_rows.setdefault(line.split(" | ")[0][2:], line)
+    for cell in stored["cells"]:
+        accuracies = _expected(benchmark.runs, cell["method"], cell["rate"])
+        assert cell["n"] == 2 and cell["accuracies"] == pytest.approx(accuracies)
+        assert cell["mean"] == pytest.approx((accuracies[0] + accuracies[1]) / 2)
+        assert cell["std"] == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2)
+        assert f"{cell['mean']:.2f} ± {cell['std']:.2f}" in table_rows[cell["method"]]
+
+
+def test_the_best_mean_of_each_rate_is_bold(benchmark):
+    rows = [line for line in benchmark.table.splitlines() if line.startswith("| random |")]
+    rows += [line for line in benchmark.table.splitlines() if line.startswith("| duse |")]
+    columns = [[part.strip() for part in row.strip("|").split("|")[1:]] for row in rows]
+    for column in range(len(RATES)):
+        means = [float(re.search(r"[\d.]+", row[column]).group()) for row in columns]
+        bold = [row[column].startswith("**") for row in columns]
+        assert bold == [mean == max(means) for mean in means]
+
+
+def test_csv_holds_every_cell_and_run(benchmark):
+    with open(os.path.join(benchmark.out, "results.csv")) as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(row["kind"] for row in rows) == ["cell"] * 4 + ["run"] * 8
+    for row in rows:
+        if row["kind"] == "run":
+            rate, seed = float(row["rate"]), int(row["seed"])
+            expected = _expected(benchmark.runs, row["method"], rate)[SEEDS.index(seed)]
+            assert float(row["accuracy"]) == pytest.approx(expected)
+
+
+def test_figures_are_written_and_the_report_links_them(benchmark):
+    for name in ("accuracy_vs_rate", "selected_per_class", "tsne", "accuracy_per_snr"):
+        path = os.path.join(benchmark.out, "figures", f"{name}.png")
+        with open(path, "rb") as handle:
+            body = handle.read()
+        assert body.startswith(b"\x89PNG") and len(body) > 5000, name
+        assert f"figures/{name}.png" in benchmark.table
+    assert "## Wall time per cell" in benchmark.table
+
+
+def test_a_second_run_reads_finished_cells_back(benchmark):
+    path = os.path.join(benchmark.out, "cells", "duse", "rate-0.05", "seed-0", "cell.json")
+    before = os.stat(path).st_mtime_ns
+    with open(os.path.join(benchmark.out, "config.yaml")) as handle:
+        again = run_benchmark(BenchmarkConfig.from_yaml(handle.name))
+    assert os.stat(path).st_mtime_ns == before
+    assert again.runs == benchmark.runs
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [
+        ({"methods": ["random", "nope"]}, KeyError, "nope"),
+        ({"eval_models": ["cnn1d", "nonet"]}, KeyError, "nonet"),
+        ({"model": "nonet"}, KeyError, "nonet"),
+        ({"rates": []}, ValueError, "empty grid: rates"),
+        ({"methods": []}, ValueError, "empty grid: methods"),
+        ({"seeds": []}, ValueError, "empty grid: seeds"),
+        ({"rates": [0.05, 0.0]}, ValueError, "outside"),
+        ({"rates": [1.5]}, ValueError, "outside"),
+        ({"ratez": [0.1]}, KeyError, "ratez"),
+        ({"train": {"epoch": 1}}, KeyError, "epoch"),
+        ({"tune": {"cpus": 1}}, KeyError, "cpus"),
+        ({"duse_orders": ["middle"]}, ValueError, "middle"),
+        ({"methods": ["random", "random"]}, ValueError, "repeat"),
+        ({"methods": [{"name": "a/b", "scorer": "random"}]}, ValueError, "a/b"),
+        ({"rates": [0.001]}, ValueError, "budget"),
+    ],
+)
+def test_bad_input_fails_before_any_trial(dataset, tmp_path, changes, error, match):
+    out = tmp_path / "out"
+    with pytest.raises(error, match=match):
+        run_benchmark(BenchmarkConfig.from_dict(_values(dataset, str(out), **changes)))
+    assert not (out / "tune").exists() and not (out / "cells").exists()
+
+
+def test_cli_reports_a_bad_config_as_a_user_error(dataset, tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"data: {dataset}\nout: {tmp_path}/out\nmethods: [nope]\n")
+    assert main(["benchmark", "--config", str(config)]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_duse_methods_expand_to_both_ends_and_the_ablation(dataset, tmp_path):
+    config = BenchmarkConfig.from_dict(
+        {"data": dataset, "out": str(tmp_path), "active_learning_ablation": True}
+    )
+    names = [
+        (m.name, m.params.get("order"), m.rounds) for m in config.methods if m.scorer == "duse"
+    ]
+    assert names == [
+        ("duse", "smallest_first", 5),
+        ("duse_no_al", "smallest_first", 1),
+        ("duse_largest_first", "largest_first", 5),
+        ("duse_largest_first_no_al", "largest_first", 1),
+    ]
+    assert len(config.methods) == 8 + 4 + 1  # the baselines, four DUSE rows, random
+
+
+def test_paper_numbers_follow_the_tables(tmp_path):
+    base = {"data": "x", "out": str(tmp_path), "generate": {"profile": "rml2016a"}}
+    imbalanced = BenchmarkConfig.from_dict({**base, "active_learning_ablation": True})
+    assert paper_value(imbalanced, "duse", 0.07, "cnn2d") == (72.26, 1.01)  # Table I
+    assert paper_value(imbalanced, "duse_no_al", 0.07, "cnn2d") == (48.77, 2.18)  # Table IV
+    assert paper_value(imbalanced, "duse", 0.04, "signet") == (80.64, 1.92)  # Table III
+    assert paper_value(imbalanced, "random", 0.07, "cnn2d") is None
+    assert paper_value(imbalanced, "duse", 0.05, "cnn2d") is None
+    balanced = BenchmarkConfig.from_dict({**base, "balanced": True})
+    assert paper_value(balanced, "herding", 0.04, "cnn2d") == (66.01, 0.74)  # Table II
+    other = BenchmarkConfig.from_dict({**base, "model": "cnn1d"})
+    assert paper_value(other, "duse", 0.07, "cnn2d") is None
+
+
+def test_demo_runs_a_benchmark_config_and_prints_the_table(ray_session, dataset, tmp_path, capsys):
+    values = _values(dataset, "unused", methods=["random"], rates=[0.1], seeds=[0])
+    values.update(figures=False, generate={"profile": "rml2016a", "scale": 0.004})
+    config = tmp_path / "quick.yaml"
+    config.write_text(json.dumps(values))  # JSON is YAML
+    out = tmp_path / "demo"
+    assert main(["demo", "--config", str(config), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "synthetic rml2016a" in printed  # the generated set's summary, as before
+    assert "| random | " in printed and f"report: {out}/results.md" in printed
+    assert (out / "data" / "dataset.json").exists() and (out / "results.md").exists()
