@@ -395,6 +395,10 @@ def _parser() -> argparse.ArgumentParser:
     split.add_argument("--snr-max", type=float)
     split.add_argument("--seed", type=int, default=0)
     split.set_defaults(run=_data_split)
+
+    from engine._internal.cluster_cli import add_commands  # submit, status, logs, stop, cluster
+
+    add_commands(commands)
     return parser
 
 

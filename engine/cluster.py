@@ -1,0 +1,426 @@
+"""Ray Jobs and clusters: submit a job entrypoint, follow it, and run a head on loopback.
+
+``submit`` wraps Ray's ``JobSubmissionClient``: the project directory is the job's
+``working_dir`` (``.gitignore`` and ``.rayignore`` are honoured, reference/ray.md 5), so
+``engine``, ``scorers``, ``models`` and ``jobs`` import on every worker without an install.
+``start_local_head`` starts ``ray start --head --block`` as its own process group, bound to
+127.0.0.1 on free ports with its own temp dir, and records its pid in a state directory;
+``stop_local_head`` stops it by that pid (never ``ray stop``, which kills every Ray on the host).
+docs/cluster.md is the user guide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "PROJECT_ROOT",
+    "LocalHead",
+    "available_jobs",
+    "default_address",
+    "follow_logs",
+    "job_entrypoint",
+    "job_logs",
+    "job_status",
+    "local_head",
+    "start_local_head",
+    "stop_job",
+    "stop_local_head",
+    "submit",
+    "wait_for_job",
+]
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+STATE_FILE = "head.json"
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+# Every port a head opens, so two heads (or a head and a test's ray.init) never collide.
+HEAD_PORTS = (
+    "port",
+    "dashboard-port",
+    "ray-client-server-port",
+    "node-manager-port",
+    "object-manager-port",
+    "dashboard-agent-grpc-port",
+    "dashboard-agent-listen-port",
+    "metrics-export-port",
+    "runtime-env-agent-port",
+)
+# Environment of a loopback head and of its clients (reference/ray.md 5 and 7): no usage
+# stats, node IP 127.0.0.1 on Linux, fast SIGTERM teardown.
+LOCAL_HEAD_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+}
+
+
+def default_address() -> str:
+    """The job server address: ``RAY_API_SERVER_ADDRESS``, else ``RAY_ADDRESS`` when it is an
+    http(s) URL, else ``http://127.0.0.1:8265``."""
+    for name in ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS"):
+        value = os.environ.get(name, "")
+        if value.startswith(("http://", "https://")):
+            return value
+    return DEFAULT_ADDRESS
+
+
+def available_jobs(working_dir: str | Path = PROJECT_ROOT) -> list[str]:
+    """Names of the job entrypoints ``jobs/<name>.py`` in ``working_dir``."""
+    found = Path(working_dir, "jobs").glob("*.py")
+    return sorted(path.stem for path in found if not path.stem.startswith("_"))
+
+
+def job_entrypoint(
+    job: str, args: Sequence[str] = (), working_dir: str | Path = PROJECT_ROOT
+) -> str:
+    """The shell entrypoint of a job under ``jobs/``: ``python -m jobs.<job> ARGS``.
+
+    Raises:
+        ValueError: ``working_dir`` has no ``jobs/<job>.py``.
+    """
+    known = available_jobs(working_dir)
+    if job not in known:
+        raise ValueError(f"unknown job {job!r}; known jobs: {', '.join(known)}")
+    return shlex.join(["python", "-m", f"jobs.{job}", *args])
+
+
+def _client(address: str):
+    from ray.job_submission import JobSubmissionClient
+
+    return JobSubmissionClient(address)
+
+
+def submit(
+    address: str,
+    entrypoint: str,
+    *,
+    working_dir: str | Path = PROJECT_ROOT,
+    env_vars: dict[str, str] | None = None,
+    submission_id: str | None = None,
+    entrypoint_num_cpus: float | None = None,
+    entrypoint_num_gpus: float | None = None,
+) -> str:
+    """Submit ``entrypoint`` with ``working_dir`` uploaded; returns the job id.
+
+    Args:
+        address: the job server (dashboard) URL, e.g. ``http://127.0.0.1:8265``.
+        entrypoint: the shell command the job runs, from the unpacked working directory.
+        working_dir: directory uploaded as the job's working directory (``.gitignore`` and
+            ``.rayignore`` files in it exclude paths).
+        env_vars: environment of the job's driver and workers.
+        submission_id: the job id to use (default: Ray picks one).
+        entrypoint_num_cpus: CPUs reserved for the driver (default: none).
+        entrypoint_num_gpus: GPUs reserved for the driver (default: none).
+    """
+    runtime_env: dict[str, Any] = {"working_dir": str(working_dir)}
+    if env_vars:
+        runtime_env["env_vars"] = dict(env_vars)
+    options: dict[str, Any] = {}
+    if entrypoint_num_cpus is not None:
+        options["entrypoint_num_cpus"] = entrypoint_num_cpus
+    if entrypoint_num_gpus is not None:
+        options["entrypoint_num_gpus"] = entrypoint_num_gpus
+    return _client(address).submit_job(
+        entrypoint=entrypoint, runtime_env=runtime_env, submission_id=submission_id, **options
+    )
+
+
+def job_status(address: str, job_id: str) -> dict[str, Any]:
+    """``{"job_id", "status", "message", "entrypoint", "start_time", "end_time"}`` of a job.
+
+    ``status`` is one of PENDING, RUNNING, STOPPED, SUCCEEDED, FAILED; ``message`` says why a
+    job failed (with the tail of its logs). Times are Unix milliseconds (None until known).
+    """
+    info = _client(address).get_job_info(job_id)
+    return {
+        "job_id": job_id,
+        "status": str(info.status.value),
+        "message": info.message,
+        "entrypoint": info.entrypoint,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+    }
+
+
+def job_logs(address: str, job_id: str) -> str:
+    """Everything the job's driver wrote so far (stdout and stderr)."""
+    return _client(address).get_job_logs(job_id)
+
+
+def stop_job(address: str, job_id: str) -> bool:
+    """Ask the job to stop; returns False when it had already finished."""
+    return _client(address).stop_job(job_id)
+
+
+def follow_logs(address: str, job_id: str, write: Callable[[str], Any] | None = None) -> None:
+    """Stream the job's logs to ``write`` (default: standard output) until the job finishes."""
+    output = write or sys.stdout.write
+
+    async def tail() -> None:
+        async for lines in _client(address).tail_job_logs(job_id):
+            output(lines)
+
+    asyncio.run(tail())
+
+
+def wait_for_job(address: str, job_id: str, timeout_s: float = 3600.0) -> dict[str, Any]:
+    """Poll until the job is SUCCEEDED, FAILED or STOPPED; returns :func:`job_status`.
+
+    Raises:
+        TimeoutError: the job is still running after ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = job_status(address, job_id)
+        if status["status"] in TERMINAL:
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still {status['status']} after {timeout_s:.0f} s")
+        time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class LocalHead:
+    """A Ray head started by :func:`start_local_head`.
+
+    Attributes:
+        pid: pid of ``ray start --block`` (the leader of its own process group).
+        address: GCS address, ``127.0.0.1:<port>`` (``ray.init(address=...)``).
+        dashboard_url: job server URL, ``http://127.0.0.1:<port>`` (``duse submit --address``).
+        temp_dir: the head's Ray temp dir (sessions, logs, its ``ray_current_cluster`` file).
+        state_dir: where ``head.json`` and ``head.log`` live.
+        auth_mode: the head's ``RAY_AUTH_MODE``; clients need the same.
+    """
+
+    pid: int
+    address: str
+    dashboard_url: str
+    temp_dir: str
+    state_dir: str
+    auth_mode: str
+
+    def client_env(self) -> dict[str, str]:
+        """Environment variables a client of this head needs (job server address, auth)."""
+        return {
+            "RAY_API_SERVER_ADDRESS": self.dashboard_url,
+            "RAY_AUTH_MODE": self.auth_mode,
+        }
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free on 127.0.0.1 right now."""
+    sockets = []
+    try:
+        for _ in range(count):
+            handle = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            handle.bind(("127.0.0.1", 0))
+            sockets.append(handle)
+        return [handle.getsockname()[1] for handle in sockets]
+    finally:
+        for handle in sockets:
+            handle.close()
+
+
+def _ray_executable() -> str:
+    """The ``ray`` script next to this Python, else the one on PATH."""
+    beside = Path(sys.executable).parent / "ray"
+    found = str(beside) if beside.exists() else shutil.which("ray")
+    if found is None:
+        raise FileNotFoundError("no `ray` executable: install ray[default]")
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _dashboard_ready(url: str) -> bool:
+    """True once the job server answers; 401 counts (a head with token auth is up)."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/version", timeout=2) as response:
+            return response.status == 200
+    except urllib.error.HTTPError as err:
+        return err.code == 401
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_local_head(
+    state_dir: str | Path | None = None,
+    *,
+    num_cpus: int = 4,
+    num_gpus: int | None = None,
+    auth_mode: str = "disabled",
+    timeout_s: float = 90.0,
+) -> LocalHead:
+    """Start a Ray head (with job server) on 127.0.0.1 and wait until it accepts jobs.
+
+    The head runs ``ray start --head --block`` in its own process group, on free ports, with
+    the Ray temp dir ``<state_dir>/ray``; ``python`` in job entrypoints resolves to this
+    interpreter's environment. ``head.json`` in ``state_dir`` records it for
+    :func:`stop_local_head`.
+
+    Args:
+        state_dir: where the head keeps its state; short, because Ray's unix socket paths
+            must stay under ~107 characters (default: a new directory under /tmp).
+        num_cpus: logical CPUs; more than the cores is fine and avoids Ray Data's
+            all-CPUs-taken hang (reference/ray.md 0.2).
+        num_gpus: logical GPUs (default: Ray detects them).
+        auth_mode: ``RAY_AUTH_MODE`` of the head, ``disabled`` or ``token`` (clients then set
+            ``RAY_AUTH_MODE=token`` and read the token file ``ray get-auth-token`` prints).
+        timeout_s: give up (and stop the head) when the job server is not up by then.
+
+    Raises:
+        FileExistsError: ``state_dir`` already records a running head.
+        ValueError: a bad ``auth_mode``.
+        RuntimeError: the head exited or did not come up in time (its log is in the message).
+    """
+    if auth_mode not in ("disabled", "token"):
+        raise ValueError(f"auth_mode must be 'disabled' or 'token', got {auth_mode!r}")
+    state = Path(state_dir or tempfile.mkdtemp(prefix="dh", dir="/tmp"))
+    state.mkdir(parents=True, exist_ok=True)
+    previous = _read_state(state)
+    if previous is not None and _alive(previous.pid):
+        raise FileExistsError(f"{state} already has a running head (pid {previous.pid})")
+    temp_dir = state / "ray"
+    ports = dict(zip(HEAD_PORTS, _free_ports(len(HEAD_PORTS)), strict=True))
+    command = [
+        _ray_executable(),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1",
+        "--include-dashboard=true",
+        f"--num-cpus={num_cpus}",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
+        *(f"--{name}={port}" for name, port in ports.items()),
+    ]
+    if num_gpus is not None:
+        command.append(f"--num-gpus={num_gpus}")
+    env = {**os.environ, **LOCAL_HEAD_ENV, "RAY_AUTH_MODE": auth_mode}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("RAY_ADDRESS", None)
+    log_path = state / "head.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped by pid, never `ray stop`
+        )
+    head = LocalHead(
+        pid=process.pid,
+        address=f"127.0.0.1:{ports['port']}",
+        dashboard_url=f"http://127.0.0.1:{ports['dashboard-port']}",
+        temp_dir=str(temp_dir),
+        state_dir=str(state),
+        auth_mode=auth_mode,
+    )
+    _write_state(state, head)
+    deadline = time.monotonic() + timeout_s
+    while not _dashboard_ready(head.dashboard_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_local_head(state)
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"Ray head did not start (log {log_path}):\n{tail}")
+        time.sleep(0.5)
+    log.info("Ray head pid %d: %s, jobs at %s", head.pid, head.address, head.dashboard_url)
+    return head
+
+
+def _write_state(state: Path, head: LocalHead) -> None:
+    temporary = state / f"{STATE_FILE}.tmp"
+    temporary.write_text(json.dumps(asdict(head), indent=2))
+    temporary.replace(state / STATE_FILE)
+
+
+def _read_state(state: Path) -> LocalHead | None:
+    path = state / STATE_FILE
+    if not path.exists():
+        return None
+    return LocalHead(**json.loads(path.read_text()))
+
+
+def local_head(state_dir: str | Path) -> LocalHead | None:
+    """The head recorded in ``state_dir`` if its process is still running, else None."""
+    head = _read_state(Path(state_dir))
+    return head if head is not None and _alive(head.pid) else None
+
+
+def stop_local_head(state_dir: str | Path, timeout_s: float = 30.0) -> bool:
+    """Stop the head recorded in ``state_dir`` by its pid; returns False if none was running.
+
+    Sends SIGTERM to the ``ray start --block`` process, which shuts its Ray processes down;
+    whatever of its process group is left after ``timeout_s`` gets SIGKILL. Removes
+    ``head.json``; logs stay in the state directory.
+    """
+    state = Path(state_dir)
+    head = _read_state(state)
+    if head is None:
+        return False
+    running = _alive(head.pid)
+    if running:
+        os.kill(head.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _alive(head.pid) and time.monotonic() < deadline:
+            _reap(head.pid)
+            time.sleep(0.2)
+        _kill_group(head.pid)
+    (state / STATE_FILE).unlink(missing_ok=True)
+    # A stale address file makes a later plain ray.init() try to join a dead head.
+    Path(head.temp_dir, "ray_current_cluster").unlink(missing_ok=True)
+    return running
+
+
+def _reap(pid: int) -> None:
+    """Collect ``pid`` if it is our child (a head started by this process), so it can exit."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _kill_group(pid: int, timeout_s: float = 5.0) -> None:
+    """SIGKILL what is left of the head's process group (its pid is the group id), then wait
+    until the group is gone."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        _reap(pid)
+        try:
+            os.killpg(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.1)
