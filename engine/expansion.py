@@ -19,6 +19,7 @@ uninterrupted run. docs/expansion.md describes the run directory and the YAML co
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -87,7 +88,7 @@ MANIFEST_SCHEMA = pa.schema(
     ]
 )
 # Config sections that may change between a run and its resumption: they never change a score.
-RESUMABLE_CHANGES = ("out", "scoring")
+RESUMABLE_CHANGES = ("out", "scoring", "fit_cache")
 
 
 def _strict(cls: type, values: dict[str, Any], what: str) -> dict[str, Any]:
@@ -143,6 +144,9 @@ class ExpandConfig:
         eval_train: training settings of the final model (default: ``train``).
         evaluate: train the final model and measure test accuracy.
         scoring: executor settings (``engine.scoring.ScoringConfig``).
+        fit_cache: a directory URI of trained round models shared between runs (the cells of a
+            benchmark): a round model whose architecture, dataset, training ids and training
+            config match a stored one is loaded instead of trained (None: no cache).
     """
 
     data: str
@@ -161,6 +165,7 @@ class ExpandConfig:
     eval_train: TrainConfig | None = None
     evaluate: bool = True
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    fit_cache: str | None = None
 
     def __post_init__(self) -> None:
         if self.rate is not None and self.count is not None:
@@ -528,7 +533,20 @@ class _Run:
         return train if epochs is None else replace(train, epochs=epochs)
 
     def fit(self, target_ids: np.ndarray, train: TrainConfig) -> FitResult:
-        return fit(self.config.model, self.config.data, target_ids, train)
+        """A round model: trained, or loaded from ``fit_cache`` when trained there before."""
+        if self.config.fit_cache is None:
+            return fit(self.config.model, self.config.data, target_ids, train)
+        key = json.dumps([self.config.model, self.config.data, asdict(train)], sort_keys=True)
+        digest = hashlib.sha256(key.encode() + np.asarray(target_ids, np.int64).tobytes())
+        cache = _RunDirectory(self.config.fit_cache)
+        name = f"{digest.hexdigest()[:32]}.pt"
+        if cache.exists(name):
+            return FitResult.load(f"{cache.uri}/{name}")
+        result = fit(self.config.model, self.config.data, target_ids, train)
+        buffer = io.BytesIO()
+        torch.save(asdict(result), buffer)  # FitResult.save's format, written atomically
+        cache.write(name, buffer.getvalue())
+        return result
 
     def rows_of(self, ids: np.ndarray, scores: np.ndarray) -> SelectedRows:
         positions = np.searchsorted(self.index.ids, ids)

@@ -409,6 +409,7 @@ def _expand_config(config: BenchmarkConfig, cell: dict[str, Any], split_file: st
         train=config.train,
         evaluate=False,
         scoring=config.scoring,
+        fit_cache=os.path.join(config.out, "fit_cache"),
     )
 
 

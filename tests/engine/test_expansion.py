@@ -144,6 +144,15 @@ def test_every_kind_of_scorer_runs_the_loop(dataset, tmp_path, scorer, params):
         assert np.isnan(result.manifest["score"]).all()  # set selectors rank, not score
 
 
+def test_a_fit_cache_reuses_round_models_and_changes_no_selection(dataset, local_run, tmp_path):
+    cache = tmp_path / "cache"
+    for name in ("first", "second"):  # the second run trains nothing: every round model loads
+        out = str(tmp_path / name)
+        result = expand(_config(dataset, out, fit_cache=str(cache), evaluate=False))
+        assert len(list(cache.glob("*.pt"))) == 3  # one round model per round
+        np.testing.assert_array_equal(result.manifest["id"], local_run.manifest["id"])
+
+
 def test_one_shot_rate_budget(dataset, tmp_path):
     config = _config(dataset, str(tmp_path / "one"), rounds=1, count=None, rate=0.1, balanced=False)
     result = expand(config)

@@ -88,6 +88,13 @@ def test_every_cell_is_run_and_its_statistics_come_from_the_runs(benchmark):
         assert f"{cell['mean']:.2f} ± {cell['std']:.2f}" in table_rows[cell["method"]]
 
 
+def test_round_models_shared_between_cells_are_trained_once(benchmark):
+    # per seed: one first-round model for random and duse at both rates, and duse's second
+    # round per rate (its target differs with the rate)
+    models = os.listdir(os.path.join(benchmark.out, "fit_cache"))
+    assert len([name for name in models if name.endswith(".pt")]) == len(SEEDS) * (1 + len(RATES))
+
+
 def test_the_best_mean_of_each_rate_is_bold(benchmark):
     rows = [line for line in benchmark.table.splitlines() if line.startswith("| random |")]
     rows += [line for line in benchmark.table.splitlines() if line.startswith("| duse |")]
