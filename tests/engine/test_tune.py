@@ -210,3 +210,22 @@ def test_demo_runs_a_benchmark_config_and_prints_the_table(ray_session, dataset,
     assert "synthetic rml2016a" in printed  # the generated set's summary, as before
     assert "| random | " in printed and f"report: {out}/results.md" in printed
     assert (out / "data" / "dataset.json").exists() and (out / "results.md").exists()
+
+
+def test_a_failed_trial_is_reported_and_a_rerun_resumes_it(ray_session, dataset, tmp_path):
+    values = _values(dataset, str(tmp_path / "out"), methods=["random"], rates=[0.05, 0.1])
+    values.update(seeds=[0], figures=False)
+    config = BenchmarkConfig.from_dict(values)
+    # a stale run of another config in one cell's expansion directory: expand refuses it
+    stale = tmp_path / "out" / "cells" / "random" / "rate-0.1" / "seed-0" / "expansion"
+    stale.mkdir(parents=True)
+    (stale / "config.yaml").write_text("scorer: margin\n")
+    result = run_benchmark(config)
+    assert [(f["method"], f["rate"], f["seed"]) for f in result.failed] == [("random", 0.1, 0)]
+    assert "different config" in result.failed[0]["error"]
+    assert [(r["rate"], r["seed"]) for r in result.runs] == [(0.05, 0)]
+    assert "## Failed cells" in result.table and "random rate 0.1 seed 0" in result.table
+    (stale / "config.yaml").unlink()
+    again = run_benchmark(config)
+    assert not again.failed and [r["rate"] for r in again.runs] == [0.05, 0.1]
+    assert again.runs[0] == result.runs[0]  # the finished cell was read back
