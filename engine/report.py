@@ -185,14 +185,13 @@ def _time_table(config: BenchmarkConfig, cells: list[dict[str, Any]]) -> list[st
     ]
     for method in config.methods:
         row = [c for c in cells if c["method"] == method.name and c["n"]]
-        selection = _mean(
-            [c["selection_s"] for c in row if c["eval_model"] == row[0]["eval_model"]]
-        )
+        first = [c for c in row if c["eval_model"] == config.eval_models[0]]
+        selection = _mean([c["selection_s"] for c in first])
         training = [
             _mean([c["training_s"] for c in row if c["eval_model"] == m])
             for m in config.eval_models
         ]
-        texts = [f"{value:.1f}" for value in (selection, *training)]
+        texts = ["-" if math.isnan(v) else f"{v:.1f}" for v in (selection, *training)]
         lines.append(f"| {method.name} | {method.rounds} | " + " | ".join(texts) + " |")
     return lines
 

@@ -229,3 +229,26 @@ def test_a_failed_trial_is_reported_and_a_rerun_resumes_it(ray_session, dataset,
     again = run_benchmark(config)
     assert not again.failed and [r["rate"] for r in again.runs] == [0.05, 0.1]
     assert again.runs[0] == result.runs[0]  # the finished cell was read back
+
+
+def test_a_report_with_missing_cells_shows_dashes(tmp_path):
+    from engine.report import write_report
+
+    values = {"data": "x", "out": str(tmp_path), "methods": ["random", "margin"], "seeds": [0, 1]}
+    config = BenchmarkConfig.from_dict({**values, "rates": [0.04], "figures": False})
+    runs = [
+        {
+            "method": "random",
+            "rate": 0.04,
+            "seed": seed,
+            "budget": 10,
+            "selection_s": 2.0 * (seed + 1),
+            "evaluations": {"cnn2d": {"accuracy": accuracy, "training_s": 1.0}},
+        }
+        for seed, accuracy in ((0, 0.25), (1, 0.35))
+    ]
+    with open(write_report(config, runs, [], {})) as handle:
+        text = handle.read()
+    assert "| random | **30.00 ± 5.00** |" in text
+    assert "| margin | - (paper" not in text and "| margin | - |" in text
+    assert "| random | 1 | 3.0 | 1.0 |" in text and "| margin | 1 | - | - |" in text
