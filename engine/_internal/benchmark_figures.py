@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 BEST_SHOWN = 3  # methods in the accuracy-per-SNR figure, plus ``random`` as the floor
 TSNE_SELECTED_PER_METHOD = 400
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 
 def _save(figure: Figure, path: str) -> None:
@@ -40,9 +41,10 @@ def _grid(count: int, columns: int, size: tuple[float, float]):
 
 def accuracy_vs_rate(path: str, config: BenchmarkConfig, cells: list[dict[str, Any]]) -> None:
     """Mean test accuracy against expansion rate per method, error bars = std over seeds."""
-    figure, axes = _grid(len(config.eval_models), 2, (6.5, 4.2))
+    figure, axes = _grid(len(config.eval_models), 2, (8.5, 4.6))
+    palette = matplotlib.colormaps["tab20"]
     for panel, eval_model in zip(axes, config.eval_models, strict=True):
-        for method in config.methods:
+        for number, method in enumerate(config.methods):
             row = [
                 c
                 for c in cells
@@ -53,7 +55,9 @@ def accuracy_vs_rate(path: str, config: BenchmarkConfig, cells: list[dict[str, A
                     [100 * c["rate"] for c in row],
                     [c["mean"] for c in row],
                     yerr=[c["std"] for c in row],
-                    marker="o",
+                    marker=MARKERS[number % len(MARKERS)],
+                    color=palette(number % 20),
+                    linestyle="-" if method.scorer == "duse" else "--",
                     capsize=3,
                     label=method.name,
                 )
@@ -61,7 +65,7 @@ def accuracy_vs_rate(path: str, config: BenchmarkConfig, cells: list[dict[str, A
         panel.set_ylabel("test accuracy (%)")
         panel.set_title(f"evaluated with {eval_model}")
         panel.grid(alpha=0.3)
-        panel.legend(fontsize=7)
+        panel.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(figure, path)
 
 
