@@ -417,5 +417,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def entry() -> None:
+    """The console script: :func:`main`, then :func:`exit_process` with its status."""
+    from engine._internal.process import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -11,10 +11,10 @@ Exit status 1 when cells failed, 2 for a bad config.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
+from engine._internal.process import exit_process
 from jobs._internal import load_values, parse_arguments, run_job, staged_output
 
 __all__ = ["main"]
@@ -41,4 +41,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

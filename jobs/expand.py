@@ -7,9 +7,9 @@ directory (``out``) may be any fsspec URI; on a cluster use shared or object sto
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
+from engine._internal.process import exit_process
 from jobs._internal import load_values, parse_arguments, run_job
 
 __all__ = ["main"]
@@ -33,4 +33,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -8,9 +8,9 @@ errors.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
+from engine._internal.process import exit_process
 from jobs._internal import load_values, parse_arguments, run_job
 
 __all__ = ["main"]
@@ -47,4 +47,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -8,9 +8,9 @@ uploaded when the run finishes; ``data`` must be readable from every node.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
+from engine._internal.process import exit_process
 from jobs._internal import load_values, parse_arguments, run_job, staged_output
 
 __all__ = ["main"]
@@ -41,4 +41,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -110,3 +110,13 @@ def test_console_script_runs(dataset):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["num_rows"] == 308
+
+
+def test_exit_process_keeps_the_status_the_output_and_the_atexit_handlers():
+    code = (
+        "import atexit; from engine._internal.process import exit_process\n"
+        "atexit.register(lambda: print('cleaned', end=''))\n"
+        "print('done ', end=''); exit_process(3)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (3, "done cleaned")
