@@ -120,6 +120,18 @@ class SplitSpec:
     snr_max_db: float | None = None
     file: str | None = None
 
+    def make(self, index: Frames, num_classes: int, seed: int) -> Split:
+        """A new split of ``index`` by these sizes and SNR bounds (``file`` is not read)."""
+        return make_split(
+            index,
+            num_classes,
+            test=self.test,
+            target=self.target,
+            snr_min_db=self.snr_min_db,
+            snr_max_db=self.snr_max_db,
+            seed=seed,
+        )
+
 
 @dataclass(frozen=True)
 class ExpandConfig:
@@ -425,16 +437,7 @@ def _load_or_make_split(
     elif config.split.file:
         split = Split.load(config.split.file)
     else:
-        spec = config.split
-        split = make_split(
-            index,
-            meta.num_classes,
-            test=spec.test,
-            target=spec.target,
-            snr_min_db=spec.snr_min_db,
-            snr_max_db=spec.snr_max_db,
-            seed=config.seed,
-        )
+        split = config.split.make(index, meta.num_classes, config.seed)
     _check_split(split, index)
     return split
 

@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 
 import models
-from engine.data.splits import Split, make_split
+from engine.data.splits import Split
 from engine.data.store import read_index, read_meta
 from engine.expansion import ExpandConfig, SplitSpec, budget_size, expand
 from engine.scoring import ScoringConfig
@@ -361,16 +361,7 @@ def _prepare(config: BenchmarkConfig) -> dict[int, str]:
     for seed in config.seeds:
         uri = os.path.join(config.out, "splits", f"seed-{seed}.json")
         if not os.path.exists(uri):
-            spec = config.split
-            split = make_split(
-                index,
-                meta.num_classes,
-                test=spec.test,
-                target=spec.target,
-                snr_min_db=spec.snr_min_db,
-                snr_max_db=spec.snr_max_db,
-                seed=seed,
-            )
+            split = config.split.make(index, meta.num_classes, seed)
             os.makedirs(os.path.dirname(uri), exist_ok=True)
             split.save(uri)
         splits[seed] = uri
