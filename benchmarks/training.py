@@ -6,7 +6,7 @@ Prints:
 * wall time of the same ``fit`` in-process and on Ray Train with one worker, and the overhead
   ratio (goal: <= 10 % on a run of a few minutes).
 
-    python -m benchmarks.training [--steps 5] [--overhead-epochs 4] [--overhead-scale 0.05]
+    python -m benchmarks.training [--steps 5] [--overhead-epochs 10] [--overhead-scale 0.05]
 
 Results are also written to benchmarks/results/training.json.
 """
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=None)
     parser.add_argument("--overhead-model", default="cnn2d")
     parser.add_argument("--overhead-scale", type=float, default=0.05)
-    parser.add_argument("--overhead-epochs", type=int, default=4)
+    parser.add_argument("--overhead-epochs", type=int, default=10)
     parser.add_argument("--skip-overhead", action="store_true")
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
