@@ -27,7 +27,7 @@ import posixpath
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import fsspec
@@ -38,6 +38,7 @@ import torch
 import yaml
 
 import models
+from engine._internal.config import checked_fields
 from engine.data.schema import DatasetMeta, Frames
 from engine.data.splits import Split, make_split
 from engine.data.store import read_frames, read_index, read_meta, read_parquet, resolve
@@ -89,17 +90,6 @@ MANIFEST_SCHEMA = pa.schema(
 )
 # Config sections that may change between a run and its resumption: they never change a score.
 RESUMABLE_CHANGES = ("out", "scoring", "fit_cache")
-
-
-def _strict(cls: type, values: dict[str, Any], what: str) -> dict[str, Any]:
-    """``values`` after checking every key is a field of ``cls``."""
-    if not isinstance(values, dict):
-        raise ValueError(f"{what} must be a mapping, got {values!r}")
-    known = {f.name for f in fields(cls)}
-    unknown = set(values) - known
-    if unknown:
-        raise KeyError(f"unknown {what} keys {sorted(unknown)}; known: {sorted(known)}")
-    return values
 
 
 @dataclass(frozen=True)
@@ -201,9 +191,9 @@ class ExpandConfig:
             KeyError: an unknown key at any level (the message lists the known ones).
             ValueError: a bad value.
         """
-        values = dict(_strict(cls, values, "expand config"))
+        values = checked_fields(cls, values, "expand config")
         nested = {
-            "split": (SplitSpec, lambda v: SplitSpec(**_strict(SplitSpec, v, "split"))),
+            "split": (SplitSpec, lambda v: SplitSpec(**checked_fields(SplitSpec, v, "split"))),
             "train": (TrainConfig, TrainConfig.from_dict),
             "eval_train": (TrainConfig, TrainConfig.from_dict),
             "scoring": (ScoringConfig, ScoringConfig.from_dict),

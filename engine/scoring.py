@@ -26,13 +26,14 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
 import models
+from engine._internal.config import checked_fields
 from engine.data.store import iter_frames, read_index, to_ray_dataset
 from engine.model_outputs import compute_outputs
 from engine.selection import class_quotas, select, top_k
@@ -109,11 +110,7 @@ class ScoringConfig:
         Raises:
             KeyError: an unknown key (the message lists the known ones).
         """
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise KeyError(f"unknown scoring config keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**values)
+        return cls(**checked_fields(cls, values, "scoring config"))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (YAML-ready)."""

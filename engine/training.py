@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import fsspec
@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 import models
+from engine._internal.config import checked_fields
 from engine.data.schema import Frames
 from engine.data.store import read_frames, read_meta
 
@@ -99,13 +100,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from a dict; unknown keys are errors."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise KeyError(
-                f"unknown training config keys {sorted(unknown)}; known: {sorted(known)}"
-            )
-        return cls(**values)
+        return cls(**checked_fields(cls, values, "training config"))
 
 
 @dataclass

@@ -22,7 +22,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import fsspec
@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 
 import models
+from engine._internal.config import checked_fields
 from engine.data.splits import Split
 from engine.data.store import read_index, read_meta
 from engine.expansion import ExpandConfig, SplitSpec, budget_size, expand
@@ -68,21 +69,6 @@ DUSE_ORDERS = ("smallest_first", "largest_first")
 # Name suffix of each DUSE margin end; the prose's end (reference/duse_paper.md 1c) keeps "duse".
 _ORDER_SUFFIX = {"smallest_first": "", "largest_first": "_largest_first"}
 PAPER_DATASETS = ("rml2016a", "sig2019", "rml2018a")
-
-
-def _strict(cls: type, values: Any, what: str) -> dict[str, Any]:
-    """``values`` after checking it is a mapping whose keys are all fields of ``cls``.
-
-    Raises:
-        ValueError: not a mapping. KeyError: an unknown key (the message lists the known ones).
-    """
-    if not isinstance(values, dict):
-        raise ValueError(f"{what} must be a mapping, got {values!r}")
-    known = {f.name for f in fields(cls)}
-    unknown = set(values) - known
-    if unknown:
-        raise KeyError(f"unknown {what} keys {sorted(unknown)}; known: {sorted(known)}")
-    return dict(values)
 
 
 @dataclass(frozen=True)
@@ -196,14 +182,14 @@ class BenchmarkConfig:
             KeyError: an unknown key at any level.
             ValueError: a bad value or an empty grid.
         """
-        values = _strict(cls, values, "benchmark config")
+        values = checked_fields(cls, values, "benchmark config")
         sections = {
-            "generate": lambda v: GenerateSpec(**_strict(GenerateSpec, v, "generate")),
-            "split": lambda v: SplitSpec(**_strict(SplitSpec, v, "split")),
+            "generate": lambda v: GenerateSpec(**checked_fields(GenerateSpec, v, "generate")),
+            "split": lambda v: SplitSpec(**checked_fields(SplitSpec, v, "split")),
             "train": TrainConfig.from_dict,
             "eval_train": TrainConfig.from_dict,
             "scoring": ScoringConfig.from_dict,
-            "tune": lambda v: TuneSpec(**_strict(TuneSpec, v, "tune")),
+            "tune": lambda v: TuneSpec(**checked_fields(TuneSpec, v, "tune")),
         }
         for key, build in sections.items():
             if isinstance(values.get(key), dict):
@@ -229,7 +215,7 @@ class BenchmarkConfig:
         rows: list[MethodSpec] = []
         for entry in _as_list(entries, "methods"):
             if isinstance(entry, dict):
-                rows.append(MethodSpec(**_strict(MethodSpec, entry, "method")))
+                rows.append(MethodSpec(**checked_fields(MethodSpec, entry, "method")))
             elif entry == "duse":
                 rows += self._duse_methods()
             elif isinstance(entry, str):

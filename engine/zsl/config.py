@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from engine._internal.config import checked_fields
 from engine.training import TrainConfig
 
 __all__ = [
@@ -26,12 +27,7 @@ SEMANTIC_MODES = ("learned", "attributes")
 
 
 def _from_dict(cls: type, values: dict[str, Any] | None, section: str) -> Any:
-    values = dict(values or {})
-    known = {f.name for f in fields(cls)}
-    unknown = set(values) - known
-    if unknown:
-        raise KeyError(f"unknown {section} config keys {sorted(unknown)}; known: {sorted(known)}")
-    return cls(**values)
+    return cls(**checked_fields(cls, values or {}, f"{section} config"))
 
 
 def _check(section: str, checks: dict[str, bool], values: Any) -> None:
