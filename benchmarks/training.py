@@ -8,7 +8,7 @@ Prints:
 
     python -m benchmarks.training [--steps 5] [--overhead-epochs 10] [--overhead-scale 0.05]
 
-Results are also written to benchmarks/results/training.json.
+Results are merged into benchmarks/results/training.json (a partial rerun keeps the rest).
 """
 
 from __future__ import annotations
@@ -87,12 +87,13 @@ def main() -> None:
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    report = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch "
-        f"{torch.__version__}, threads {torch.get_num_threads()}",
-        "gpu": gpu,
-        "throughput": {},
-    }
+    # a partial rerun (--models, --skip-overhead) updates what it measured, keeps the rest
+    report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"throughput": {}}
+    report["machine"] = (
+        f"{platform.machine()}, {os.cpu_count()} cores, torch "
+        f"{torch.__version__}, threads {torch.get_num_threads()}"
+    )
+    report["gpu"] = gpu
     print(report["machine"], "| GPU:", gpu)
     for name in args.models or models.available():
         for length, classes in ((128, 11), (1024, 24)):

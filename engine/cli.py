@@ -258,6 +258,7 @@ def _zsl(args: argparse.Namespace) -> int:
     """SigZSLNet: every group x seed of --config (or --group N), a Tune grid, or a search."""
     from engine.zsl import load_config, run_zsl, search_settings, tune_groups
 
+    logging.getLogger("engine").setLevel(logging.INFO)  # per-stage and per-epoch progress
     overrides = {}
     if args.group is not None:
         overrides["groups"] = [args.group]

@@ -439,10 +439,36 @@ def run_zsl(config: ZslConfig) -> dict[str, Any]:
     for group in groups:
         for number, seed in enumerate(config.seeds):
             out_dir = os.path.join(config.out, group.name, f"seed{seed}")
+            done = finished_run(config, out_dir)
+            if done is not None:
+                log.info("zsl %s seed %d: kept the finished run in %s", group.name, seed, out_dir)
+                runs.append(done)
+                continue
             log.info("zsl %s seed %d", group.name, seed)
             figures = config.figures and number == 0
             runs.append(run_group(config, group, seed, out_dir=out_dir, figures=figures))
     return write_summary(config, runs)
+
+
+# Settings that name which runs to do, not how one run goes: a finished run stays valid when
+# they change (e.g. a rerun with more seeds or groups keeps the runs already done).
+_RUN_SELECTION = ("out", "groups", "seeds", "figures", "tune")
+
+
+def finished_run(config: ZslConfig, out_dir: str) -> dict[str, Any] | None:
+    """The results in ``out_dir`` if a run with the same settings finished there, else None."""
+    path = os.path.join(out_dir, "results.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        results = json.load(handle)
+    current = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
+    settings = {k: v for k, v in current.items() if k not in _RUN_SELECTION}
+    stored = {k: v for k, v in results.get("config", {}).items() if k not in _RUN_SELECTION}
+    if stored != settings:
+        log.info("zsl: %s was run with other settings; running again", out_dir)
+        return None
+    return results
 
 
 def write_summary(config: ZslConfig, runs: list[dict[str, Any]]) -> dict[str, Any]:

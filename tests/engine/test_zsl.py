@@ -340,6 +340,16 @@ def test_end_to_end_through_the_cli_and_ray_train(ray_session, tiny_sigzsl7, tmp
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "group1" in summary and "paper Table 5" in summary and "no GAN" in summary
 
+    # a rerun keeps the finished run; other settings run it again
+    reruns = []
+    monkeypatch.setattr(pipeline, "run_group", lambda *a, **k: reruns.append(a) or results)
+    assert main(["zsl", "--config", str(path), "--group", "1", "--seeds", "0"]) == 0
+    assert reruns == []
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["group1"]["runs"] == 1
+    path.write_text(yaml.safe_dump({**config, "classifier": {"epochs": 3}}))
+    assert main(["zsl", "--config", str(path), "--group", "1"]) == 0
+    assert len(reruns) == 1
+
 
 def _index(uri):
     from engine.data.store import read_index
