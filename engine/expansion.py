@@ -615,55 +615,12 @@ def _dynamics_round(run: _Run, scorer: DynamicsScorer, target, selected, k, roun
         for outputs, _ in pool_outputs(model, config.data, remaining, scorer, config.scoring):
             checked_observe(scorer, epoch, outputs)
 
-    model = _fit_observing(run, target, run.train_config(round_index), observe)
+    train = replace(run.train_config(round_index), workers=0)  # per-epoch hook: in-process
+    model = fit(run.config.model, run.config.data, target, train, on_epoch=observe)
     scores = checked_dynamics_score(scorer, remaining)
     labels = run.index.labels[np.searchsorted(run.index.ids, remaining)].astype(np.int64)
     pool = PoolScores(remaining, labels, np.zeros(len(remaining), np.float32), scores)
     return _select_scores(run, pool, k, rng), model
-
-
-def _fit_observing(
-    run: _Run, target: np.ndarray, train: TrainConfig, observe: Callable[[int, FitResult], None]
-) -> FitResult:
-    """``engine.training.fit`` in this process, calling ``observe(epoch, weights)`` per epoch.
-
-    Uses the training module's shared loop with its per-epoch ``report`` hook, so the weights
-    are exactly those ``fit`` would produce with ``workers=0``.
-    """
-    from engine.training import _train
-
-    frames = read_frames(run.config.data, target)
-    job = {
-        "model_name": run.config.model,
-        "num_classes": run.meta.num_classes,
-        "config": asdict(replace(train, workers=0)),
-        "frames": frames,
-    }
-    live: dict[str, torch.nn.Module] = {}
-
-    def wrap(model: torch.nn.Module) -> torch.nn.Module:
-        live["model"] = model
-        return model
-
-    def report(record: dict[str, float]) -> None:
-        state = {
-            key: value.detach().clone().cpu() for key, value in live["model"].state_dict().items()
-        }
-        observe(
-            int(record["epoch"]),
-            FitResult(run.config.model, run.meta.num_classes, run.meta.length, state),
-        )
-
-    with torch.random.fork_rng():
-        model, history = _train(job, 0, 1, wrap, report)
-    return FitResult(
-        run.config.model,
-        run.meta.num_classes,
-        run.meta.length,
-        model.state_dict(),
-        history,
-        asdict(train),
-    )
 
 
 def _set_round(run: _Run, selector: SetSelector, target, selected, k, round_index, rng):

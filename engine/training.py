@@ -300,7 +300,11 @@ def _fit_on_ray(job: dict[str, Any], config: TrainConfig):
 
 
 def fit(
-    model_name: str, data_uri: str, ids: np.ndarray, config: TrainConfig | None = None
+    model_name: str,
+    data_uri: str,
+    ids: np.ndarray,
+    config: TrainConfig | None = None,
+    on_epoch: Callable[[int, FitResult], None] | None = None,
 ) -> FitResult:
     """Train ``model_name`` on the frames with ``ids`` of the dataset at ``data_uri``.
 
@@ -309,6 +313,8 @@ def fit(
         data_uri: dataset directory.
         ids: training frame ids (at least two classes).
         config: training settings (default :class:`TrainConfig`).
+        on_epoch: called after every epoch with the epoch number and a copy of the weights
+            (training dynamics, e.g. forgetting events); in-process training only.
 
     Returns:
         The trained weights and the per-epoch history (loss, accuracy, val_* if held out).
@@ -319,6 +325,8 @@ def fit(
         TrainingDivergedError: NaN/inf loss (the message names the epoch).
     """
     config = config or TrainConfig()
+    if on_epoch is not None and config.workers:
+        raise ValueError("on_epoch needs in-process training (workers: 0)")
     ids = np.asarray(ids, np.int64)
     if len(ids) == 0:
         raise ValueError("fit needs at least one training id, got none")
@@ -336,8 +344,20 @@ def fit(
     }
     if config.workers == 0:
         _device(config)
+        live: dict[str, nn.Module] = {}
+
+        def keep(model: nn.Module) -> nn.Module:
+            live["model"] = model
+            return model
+
+        def report(record: dict[str, float]) -> None:
+            if on_epoch is not None:
+                state = {k: v.detach().clone().cpu() for k, v in live["model"].state_dict().items()}
+                weights = FitResult(model_name, meta.num_classes, meta.length, state)
+                on_epoch(int(record["epoch"]), weights)
+
         with torch.random.fork_rng():  # leave the caller's torch RNG untouched
-            model, history = _train(job, 0, 1, lambda m: m, lambda record: None)
+            model, history = _train(job, 0, 1, keep, report)
         state = model.state_dict()
     else:
         state, history = _fit_on_ray(job, config)

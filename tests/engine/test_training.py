@@ -35,6 +35,24 @@ def test_fit_learns_and_is_seeded(dataset):
     assert any(not torch.equal(v, c.state_dict[k]) for k, v in a.state_dict.items())
 
 
+def test_on_epoch_sees_each_epochs_weights(dataset):
+    ids = ids_at(dataset)
+    seen: list[tuple[int, FitResult]] = []
+    result = fit(
+        "cnn1d", dataset, ids, TrainConfig(**FAST), on_epoch=lambda e, w: seen.append((e, w))
+    )
+    assert [epoch for epoch, _ in seen] == [1, 2, 3]
+    first, last = seen[0][1].state_dict, seen[-1][1].state_dict
+    for key, value in result.state_dict.items():
+        torch.testing.assert_close(last[key], value)  # the last snapshot is the result
+    assert any(not torch.equal(first[k], v) for k, v in last.items())  # snapshots are copies
+    plain = fit("cnn1d", dataset, ids, TrainConfig(**FAST))
+    for key, value in plain.state_dict.items():
+        torch.testing.assert_close(result.state_dict[key], value)  # the hook changes nothing
+    with pytest.raises(ValueError, match="in-process"):
+        fit("cnn1d", dataset, ids, TrainConfig(**FAST, workers=1), on_epoch=lambda e, w: None)
+
+
 def test_fit_leaves_global_torch_rng_alone(dataset):
     torch.manual_seed(123)
     expected = torch.rand(3)
