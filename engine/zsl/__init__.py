@@ -18,7 +18,12 @@ from engine.zsl.config import (
     load_config,
     resolve_group,
 )
-from engine.zsl.evaluation import harmonic_mean, prototype_baseline, zsl_metrics
+from engine.zsl.evaluation import (
+    harmonic_mean,
+    prototype_baseline,
+    seen_unseen_curve,
+    zsl_metrics,
+)
 from engine.zsl.gan import GanResult, synthesize, train_gan
 from engine.zsl.pipeline import (
     UnseenDataError,
@@ -51,6 +56,7 @@ __all__ = [
     "run_group",
     "run_zsl",
     "search_settings",
+    "seen_unseen_curve",
     "semantic_vectors",
     "split_train_test",
     "synthesize",

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["harmonic_mean", "prototype_baseline", "zsl_metrics"]
+__all__ = ["harmonic_mean", "prototype_baseline", "seen_unseen_curve", "zsl_metrics"]
 
 
 def harmonic_mean(seen_accuracy: float, unseen_accuracy: float) -> float:
@@ -86,6 +86,49 @@ def zsl_metrics(
         }
     result["n"] = len(truth)
     return result
+
+
+def seen_unseen_curve(
+    logits: np.ndarray, truth: np.ndarray, seen: list[int], unseen: list[int], points: int = 101
+) -> dict[str, Any]:
+    """S and U as calibrated stacking's gamma sweeps from "all seen" to "all unseen".
+
+    The seen-unseen accuracy curve and its area (AUSUC) of Chao et al. (ECCV 2016): gamma is
+    subtracted from the seen-class logits, so it trades seen for unseen accuracy; the area says
+    whether the unseen-class scores carry information at all, whatever the seen-class bias.
+    The gammas are quantiles of the per-frame gap between the best seen and the best unseen
+    logit, so the curve runs from U = 0 to S = 0. Descriptive only: nothing is chosen from it.
+
+    Args:
+        logits: classifier scores over all classes ``[n, c]``.
+        truth: true labels ``[n]``.
+        seen: seen label indices; unseen: unseen label indices.
+        points: gammas on the curve.
+
+    Returns:
+        ``{"gamma": [...], "seen_accuracy": [...], "unseen_accuracy": [...], "ausuc": float}``.
+    """
+    truth = np.asarray(truth, np.int64)
+    seen_arr, unseen_arr = np.asarray(seen), np.asarray(unseen)
+    best_seen = seen_arr[logits[:, seen_arr].argmax(1)]
+    best_unseen = unseen_arr[logits[:, unseen_arr].argmax(1)]
+    gap = logits[:, seen_arr].max(1) - logits[:, unseen_arr].max(1)
+    inner = np.quantile(gap, np.linspace(0, 1, points)[1:-1]) if points > 2 else []
+    gammas = np.concatenate([[gap.min() - 1.0], inner, [gap.max() + 1.0]])
+    s_curve, u_curve = [], []
+    for gamma in gammas:
+        predicted = np.where(gap > gamma, best_seen, best_unseen)
+        s_curve.append(float(np.mean(_per_class_accuracy(truth, predicted, seen) or [0.0])))
+        u_curve.append(float(np.mean(_per_class_accuracy(truth, predicted, unseen) or [0.0])))
+    order = np.lexsort((-np.asarray(u_curve), s_curve))  # S up; at equal S, U down
+    s_sorted, u_sorted = np.asarray(s_curve)[order], np.asarray(u_curve)[order]
+    ausuc = float(np.sum(np.diff(s_sorted) * (u_sorted[1:] + u_sorted[:-1]) / 2))
+    return {
+        "gamma": gammas.tolist(),
+        "seen_accuracy": s_curve,
+        "unseen_accuracy": u_curve,
+        "ausuc": ausuc,
+    }
 
 
 def prototype_baseline(

@@ -35,7 +35,7 @@ from engine.data.store import read_frames, read_index, read_meta
 from engine.training import FitResult, TrainConfig, TrainingDivergedError, fit, predict_logits
 from engine.zsl.attributes import AttributeTable, load_attribute_table
 from engine.zsl.config import ClassifierConfig, GroupSplit, SemanticConfig, ZslConfig, resolve_group
-from engine.zsl.evaluation import prototype_baseline, zsl_metrics
+from engine.zsl.evaluation import prototype_baseline, seen_unseen_curve, zsl_metrics
 from engine.zsl.gan import synthesize, train_gan
 from models.zsl import SemanticModule, ZslClassifier, joint_embedding_loss
 
@@ -239,11 +239,13 @@ def train_classifier(
     return model.eval()
 
 
-def _predict(
-    model: ZslClassifier, features: np.ndarray, seen: list[int], gamma: float
-) -> np.ndarray:
+def _logits(model: ZslClassifier, features: np.ndarray) -> np.ndarray:
     with torch.no_grad():
-        logits = model(torch.as_tensor(features)).numpy()
+        return model(torch.as_tensor(features)).numpy()
+
+
+def _predict(logits: np.ndarray, seen: list[int], gamma: float) -> np.ndarray:
+    logits = logits.copy()
     logits[:, seen] -= gamma  # calibrated stacking; gamma = 0 is the plain argmax
     return logits.argmax(1)
 
@@ -350,7 +352,8 @@ def run_group(
         )
     watch.lap("classifier")
     truth = test.labels.astype(np.int64)
-    predicted = _predict(classifier, test_features, seen, config.classifier.calibration)
+    logits = _logits(classifier, test_features)
+    predicted = _predict(logits, seen, config.classifier.calibration)
     baseline = prototype_baseline(train_features, train.labels, semantics, test_features)
     evaluate = {
         "truth": truth,
@@ -364,7 +367,10 @@ def run_group(
         "group": asdict(group),
         "seed": seed,
         "classes": classes,
-        "sigzslnet": zsl_metrics(predicted=predicted, **evaluate),
+        "sigzslnet": {
+            **zsl_metrics(predicted=predicted, **evaluate),
+            "seen_unseen_curve": seen_unseen_curve(logits, truth, seen, unseen),
+        },
         "baseline_prototype": zsl_metrics(predicted=baseline, **evaluate),
         "synthetic_per_class": per_class,
         "semantic_dim": int(semantics.shape[1]),
@@ -399,10 +405,13 @@ def _cnn_config(cnn: TrainConfig, seed: int) -> TrainConfig:
 
 def _headline(results: dict[str, Any], key: str) -> dict[str, float]:
     metrics = results[key]
-    return {
+    headline = {
         name: metrics[name]
         for name in ("seen_accuracy", "unseen_accuracy", "harmonic_mean", "accuracy")
     }
+    if "seen_unseen_curve" in metrics:
+        headline["ausuc"] = metrics["seen_unseen_curve"]["ausuc"]
+    return headline
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:

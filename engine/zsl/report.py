@@ -14,10 +14,12 @@ PAPER_TABLE5: dict[str, tuple[float, float, float, float]] = {
     "group4": (0.7991, 0.6932, 0.7424, 0.7688),
 }
 
-_METRICS = ("seen_accuracy", "unseen_accuracy", "harmonic_mean", "accuracy")
+_METRICS = ("seen_accuracy", "unseen_accuracy", "harmonic_mean", "accuracy", "ausuc")
 
 
 def _cell(values: dict[str, Any], name: str) -> str:
+    if name not in values:
+        return "–"
     stats = values[name]
     if len(stats["values"]) < 2:
         return f"{stats['mean']:.4f}"
@@ -31,11 +33,11 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         summary: :func:`engine.zsl.pipeline.summarize` output.
 
     Returns:
-        Markdown text (mean ± std over seeds where there are several).
+        Markdown text (mean ± std over seeds where there are several), then a legend.
     """
     lines = [
-        "| group | unseen | method | runs | S | U | H | accuracy |",
-        "|---|---|---|---|---|---|---|---|",
+        "| group | unseen | method | runs | S | U | H | accuracy | AUSUC |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in summary.items():
         unseen = ", ".join(entry["group"]["unseen"])
@@ -44,5 +46,11 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             lines.append(f"| {name} | {unseen} | {label} | {entry['runs']} | {cells} |")
         if name in PAPER_TABLE5:
             cells = " | ".join(f"{v:.4f}" for v in PAPER_TABLE5[name])
-            lines.append(f"| {name} | {unseen} | paper Table 5 | 5 | {cells} |")
+            lines.append(f"| {name} | {unseen} | paper Table 5 | 5 | {cells} | – |")
+    lines.append(
+        "\nS, U: per-class accuracy over seen / unseen classes (argmax over all classes); "
+        "H = 2SU/(S+U). AUSUC: area under the seen-unseen accuracy curve as calibrated "
+        "stacking's gamma sweeps (Chao et al. 2016; 1 = perfect, small = the unseen scores "
+        "carry no information); not used to choose anything."
+    )
     return "\n".join(lines) + "\n"

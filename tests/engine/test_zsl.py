@@ -24,6 +24,7 @@ from engine.zsl import (
     prototype_baseline,
     resolve_group,
     search_settings,
+    seen_unseen_curve,
     split_train_test,
     synthesize,
     train_gan,
@@ -78,6 +79,32 @@ def test_zsl_metrics_average_per_class_then_over_seen_and_unseen():
     assert metrics["per_snr"]["0"]["accuracy"] == 1.0
     assert metrics["confusion_at_snr"]["matrix"] == [[1, 1, 0], [1, 0, 0], [0, 1, 0]]
     assert np.sum(metrics["confusion"]) == 8
+
+
+def _logits_with_gaps(truth, gaps, seen=(0, 1), unseen=(2,)):
+    """Logits whose best seen class and best unseen class are right, seen ahead by ``gaps``."""
+    logits = np.zeros((len(truth), 3))
+    for row, (label, gap) in enumerate(zip(truth, gaps, strict=True)):
+        best_seen = label if label in seen else seen[0]
+        logits[row, best_seen] = gap
+        logits[row, [c for c in seen if c != best_seen]] = gap - 10
+        logits[row, unseen[0]] = 0.0
+    return logits
+
+
+def test_seen_unseen_curve_separates_bias_from_information():
+    truth = np.array([0, 1] * 50 + [2] * 50)
+    # biased but informative: every unseen frame's gap (3) is below every seen frame's (5)
+    curve = seen_unseen_curve(
+        _logits_with_gaps(truth, [5.0] * 100 + [3.0] * 50), truth, [0, 1], [2]
+    )
+    assert curve["ausuc"] == pytest.approx(1.0)
+    assert (curve["seen_accuracy"][0], curve["unseen_accuracy"][0]) == (1.0, 0.0)  # plain argmax
+    assert (curve["seen_accuracy"][-1], curve["unseen_accuracy"][-1]) == (0.0, 1.0)
+    # uninformative: the gaps of seen and unseen frames come from one distribution
+    gaps = np.random.default_rng(0).normal(2.0, 1.0, 150)
+    curve = seen_unseen_curve(_logits_with_gaps(truth, gaps), truth, [0, 1], [2])
+    assert 0.35 < curve["ausuc"] < 0.65
 
 
 def test_prototype_baseline_predicts_by_nearest_semantic_vector():
@@ -333,12 +360,16 @@ def test_end_to_end_through_the_cli_and_ray_train(ray_session, tiny_sigzsl7, tmp
         harmonic_mean(ours["seen_accuracy"], ours["unseen_accuracy"])
     )
     assert len(ours["per_snr"]) == 11
+    curve = ours["seen_unseen_curve"]
+    assert curve["unseen_accuracy"][0] == 0.0 and curve["seen_accuracy"][-1] == 0.0
+    assert 0.0 <= curve["ausuc"] <= 1.0
     assert results["semantic_dim"] == 64
     assert results["histories"]["wgan_gp"][0]["epoch"] == 1
     for figure in ("fig4_accuracy_vs_snr", "fig5_features_BPSK", "fig6_confusion", "fig7_tsne"):
         assert (run_dir / f"{figure}.png").stat().st_size > 1000
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "group1" in summary and "paper Table 5" in summary and "no GAN" in summary
+    assert "| AUSUC |" in summary
 
     # a rerun keeps the finished run; other settings run it again
     reruns = []
