@@ -252,6 +252,10 @@ class ZslConfig:
         tsne_snrs_db: SNRs of the t-SNE panels (Fig. 7).
         figures: draw the figures (first seed of each group).
         cnn: feature CNN training (``engine.training.TrainConfig`` keys).
+        cnn_weights: a feature CNN trained elsewhere (a saved ``engine.training.FitResult``
+            with a ``features`` embedding, e.g. ``duse train --model sigzsl_cnn --out``), used
+            instead of training one per group; what it was trained on is the caller's
+            responsibility (the seed's was pre-trained on RML2018.01a, which holds every class).
         semantic: :class:`SemanticConfig`.
         gan: :class:`GanConfig`.
         classifier: :class:`ClassifierConfig`.
@@ -272,6 +276,7 @@ class ZslConfig:
     tsne_snrs_db: list[float] = field(default_factory=lambda: [0.0, 4.0, 6.0, 10.0])
     figures: bool = True
     cnn: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=64))
+    cnn_weights: str | None = None
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
     gan: GanConfig = field(default_factory=GanConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.data.schema import DatasetMeta
 from engine.data.store import read_frames, read_index, read_meta
 from engine.training import FitResult, TrainConfig, TrainingDivergedError, fit, predict_logits
 from engine.zsl.attributes import AttributeTable, load_attribute_table
@@ -322,9 +323,11 @@ def run_group(
         test_ids = split[1] if test_ids is None else test_ids
     label_of = dict(zip(index.ids.tolist(), index.labels.tolist(), strict=True))
     seen_train_ids = np.array([i for i in train_ids if label_of[int(i)] in seen], np.int64)
-    check_seen_only(np.array([label_of[int(i)] for i in seen_train_ids]), seen, "feature CNN")
-
-    cnn = fit("sigzsl_cnn", config.data, seen_train_ids, _cnn_config(config.cnn, seed))
+    if config.cnn_weights:
+        cnn = _supplied_cnn(config.cnn_weights, meta)
+    else:
+        check_seen_only(np.array([label_of[int(i)] for i in seen_train_ids]), seen, "feature CNN")
+        cnn = fit("sigzsl_cnn", config.data, seen_train_ids, _cnn_config(config.cnn, seed))
     watch.lap("feature_cnn")
     train = read_frames(config.data, seen_train_ids)
     test = read_frames(config.data, np.asarray(test_ids, np.int64))
@@ -397,6 +400,19 @@ def run_group(
     if out_dir is not None:
         _write_json(os.path.join(out_dir, "results.json"), results)
     return results
+
+
+def _supplied_cnn(uri: str, meta: DatasetMeta) -> FitResult:
+    """The feature CNN of ``cnn_weights``, checked against the dataset."""
+    cnn = FitResult.load(uri)
+    if (cnn.length, cnn.num_classes) != (meta.length, meta.num_classes):
+        raise ValueError(
+            f"cnn_weights {uri} was trained for L={cnn.length}, {cnn.num_classes} classes; "
+            f"the dataset has L={meta.length}, {meta.num_classes} classes"
+        )
+    if not hasattr(cnn.model(), "features"):
+        raise ValueError(f"cnn_weights {uri}: model {cnn.model_name!r} has no features embedding")
+    return cnn
 
 
 def _cnn_config(cnn: TrainConfig, seed: int) -> TrainConfig:

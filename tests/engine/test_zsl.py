@@ -382,6 +382,38 @@ def test_end_to_end_through_the_cli_and_ray_train(ray_session, tiny_sigzsl7, tmp
     assert len(reruns) == 1
 
 
+def test_a_supplied_feature_cnn_replaces_training(tiny_sigzsl7, tmp_path, monkeypatch):
+    """cnn_weights: the pipeline trains no CNN and uses the saved one; a wrong one is refused."""
+    import models
+    from engine.data.store import read_index
+    from engine.training import FitResult, TrainConfig, fit
+
+    index = read_index(tiny_sigzsl7)
+    weights = str(tmp_path / "cnn.pt")
+    fit("sigzsl_cnn", tiny_sigzsl7, index.ids, TrainConfig(epochs=1, batch_size=64)).save(weights)
+    monkeypatch.setattr(pipeline, "fit", lambda *a, **k: pytest.fail("trained a CNN"))
+    config = ZslConfig.from_dict(
+        {
+            "data": tiny_sigzsl7,
+            "out": str(tmp_path / "out"),
+            "cnn_weights": weights,
+            "figures": False,
+            "semantic": {"mode": "attributes"},
+            "gan": {"epochs": 1, "batch_size": 16},
+            "classifier": {"epochs": 1, "synthetic_per_class": 5},
+        }
+    )
+    group = resolve_group(1, CLASSES)
+    results = pipeline.run_group(config, group, 0)
+    assert results["histories"]["feature_cnn"][0]["epoch"] == 1  # the saved CNN's history
+    assert 0.0 <= results["sigzslnet"]["harmonic_mean"] <= 1.0
+
+    short = models.build("sigzsl_cnn", 7, 512)
+    FitResult("sigzsl_cnn", 7, 512, short.state_dict()).save(weights)
+    with pytest.raises(ValueError, match="L=512"):
+        pipeline.run_group(config, group, 0)
+
+
 def _index(uri):
     from engine.data.store import read_index
 
