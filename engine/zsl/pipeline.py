@@ -480,6 +480,12 @@ def run_zsl(config: ZslConfig) -> dict[str, Any]:
 _RUN_SELECTION = ("out", "groups", "seeds", "figures", "tune")
 
 
+def _comparable(config: ZslConfig) -> dict[str, Any]:
+    """The settings that shape a run, as JSON stores them (tuples become lists)."""
+    settings = json.loads(json.dumps(config.to_dict()))
+    return {k: v for k, v in settings.items() if k not in _RUN_SELECTION}
+
+
 def finished_run(config: ZslConfig, out_dir: str) -> dict[str, Any] | None:
     """The results in ``out_dir`` if a run with the same settings finished there, else None."""
     path = os.path.join(out_dir, "results.json")
@@ -487,10 +493,11 @@ def finished_run(config: ZslConfig, out_dir: str) -> dict[str, Any] | None:
         return None
     with open(path) as handle:
         results = json.load(handle)
-    current = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
-    settings = {k: v for k, v in current.items() if k not in _RUN_SELECTION}
-    stored = {k: v for k, v in results.get("config", {}).items() if k not in _RUN_SELECTION}
-    if stored != settings:
+    try:  # through from_dict: settings added since that run take their defaults
+        stored = _comparable(ZslConfig.from_dict(results["config"]))
+    except (KeyError, TypeError, ValueError):
+        stored = None
+    if stored != _comparable(config):
         log.info("zsl: %s was run with other settings; running again", out_dir)
         return None
     return results
