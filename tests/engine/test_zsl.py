@@ -414,6 +414,18 @@ def test_a_supplied_feature_cnn_replaces_training(tiny_sigzsl7, tmp_path, monkey
         pipeline.run_group(config, group, 0)
 
 
+def test_a_finished_run_counts_when_only_the_run_selection_or_new_defaults_differ(tmp_path):
+    config = ZslConfig.from_dict({"data": "d", "out": str(tmp_path), "seeds": [0]})
+    stored = config.to_dict()
+    del stored["cnn_weights"]  # written before the setting existed
+    (tmp_path / "results.json").write_text(json.dumps({"config": stored, "seed": 0}))
+    more_seeds = ZslConfig.from_dict({"data": "d", "out": "elsewhere", "seeds": [0, 1, 2]})
+    assert pipeline.finished_run(more_seeds, str(tmp_path)) == {"config": stored, "seed": 0}
+    other = ZslConfig.from_dict({"data": "d", "out": str(tmp_path), "gan": {"epochs": 3}})
+    assert pipeline.finished_run(other, str(tmp_path)) is None
+    assert pipeline.finished_run(config, str(tmp_path / "missing")) is None
+
+
 def _index(uri):
     from engine.data.store import read_index
 
