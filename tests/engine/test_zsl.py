@@ -282,7 +282,7 @@ def test_gan_on_an_easy_toy_task_makes_unseen_accuracy_beat_chance():
     )
     test = np.concatenate([draw(c, 40) for c in range(6)])
     truth = np.repeat(range(6), 40)
-    predicted = pipeline._predict(classifier, test, seen, 0.0)
+    predicted = pipeline._predict(pipeline._logits(classifier, test), seen, 0.0)
     metrics = zsl_metrics(truth, predicted, np.zeros(len(truth)), seen, unseen, list("abcdef"))
     assert metrics["unseen_accuracy"] > 0.5  # chance is 1/6
     assert metrics["seen_accuracy"] > 0.8
