@@ -15,9 +15,11 @@ classes.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import os
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from engine.data.store import read_index
 from engine.training import fit
@@ -38,8 +40,11 @@ def main() -> None:
     train_ids, _ = split_train_test(
         index.labels, index.snr_db, index.ids, config.test_fraction, config.split_seed
     )
-    weights = os.path.join(os.path.dirname(config.data), "sigzsl_cnn_all_classes.pt")
-    if not os.path.exists(weights):  # trained once, beside the data (not committed)
+    # trained once per (data, split, CNN settings), beside the data (not committed)
+    key = json.dumps([config.data, config.test_fraction, config.split_seed, asdict(config.cnn)])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    weights = os.path.join(os.path.dirname(config.data), f"sigzsl_cnn_all_classes_{digest}.pt")
+    if not os.path.exists(weights):
         fit("sigzsl_cnn", config.data, train_ids, replace(config.cnn, seed=0)).save(weights)
     summary = run_zsl(replace(config, out=args.out, cnn_weights=weights))
     for group, entry in summary.items():

@@ -344,20 +344,20 @@ def fit(
     }
     if config.workers == 0:
         _device(config)
-        live: dict[str, nn.Module] = {}
+        live: dict[str, nn.Module] = {}  # the model _train builds, for on_epoch's snapshots
 
         def keep(model: nn.Module) -> nn.Module:
             live["model"] = model
             return model
 
         def report(record: dict[str, float]) -> None:
-            if on_epoch is not None:
-                state = {k: v.detach().clone().cpu() for k, v in live["model"].state_dict().items()}
-                weights = FitResult(model_name, meta.num_classes, meta.length, state)
-                on_epoch(int(record["epoch"]), weights)
+            state = {k: v.detach().clone().cpu() for k, v in live["model"].state_dict().items()}
+            weights = FitResult(model_name, meta.num_classes, meta.length, state)
+            on_epoch(int(record["epoch"]), weights)
 
+        hooks = (keep, report) if on_epoch is not None else (lambda m: m, lambda record: None)
         with torch.random.fork_rng():  # leave the caller's torch RNG untouched
-            model, history = _train(job, 0, 1, keep, report)
+            model, history = _train(job, 0, 1, *hooks)
         state = model.state_dict()
     else:
         state, history = _fit_on_ray(job, config)
