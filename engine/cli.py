@@ -56,6 +56,9 @@ def _data_convert(args: argparse.Namespace) -> int:
         options["classes"] = args.classes.split(",")
     if args.class_order:
         options["class_order"] = args.class_order
+    for name in ("sample_rate_hz", "frame_length", "label_key", "snr_key"):
+        if getattr(args, name) is not None:  # only what was given: npz takes no frame_length
+            options[name] = getattr(args, name)
     meta = convert(args.kind, args.src, args.out, **options)
     print(f"wrote {meta.num_rows:,} frames ({len(meta.classes)} classes) to {args.out}")
     return 0
@@ -366,12 +369,22 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--executor", choices=("ray", "local"), default="ray")
     gen.set_defaults(run=_data_generate)
 
-    conv = verbs.add_parser("convert", help="convert RML2016 pickle, RML2018 HDF5 or npz")
-    conv.add_argument("--from", dest="kind", required=True, choices=("rml2016", "rml2018", "npz"))
-    conv.add_argument("src")
+    conv = verbs.add_parser(
+        "convert", help="convert RML2016 pickle, RML2018 HDF5, npz or a SigMF recording"
+    )
+    conv.add_argument(
+        "--from", dest="kind", required=True, choices=("rml2016", "rml2018", "npz", "sigmf")
+    )
+    conv.add_argument("src", help="the file (sigmf: the recording's .sigmf-meta)")
     conv.add_argument("--out", required=True)
-    conv.add_argument("--classes", help="comma-separated class names (npz)")
+    conv.add_argument("--classes", help="comma-separated class names in label order")
     conv.add_argument("--class-order", choices=("community", "legacy"), help="rml2018 columns")
+    conv.add_argument(
+        "--sample-rate-hz", type=float, help="sample rate to record (sigmf: core:sample_rate)"
+    )
+    conv.add_argument("--frame-length", type=int, help="sigmf: samples per frame L (required)")
+    conv.add_argument("--label-key", help="sigmf: annotation key of the class (core:label)")
+    conv.add_argument("--snr-key", help="sigmf: annotation key of the SNR in dB (default: none)")
     conv.set_defaults(run=_data_convert)
 
     for command in (gen, conv):

@@ -39,8 +39,9 @@ import yaml
 
 import models
 from engine._internal.config import checked_fields
-from engine.data.schema import DatasetMeta, Frames
-from engine.data.splits import Split, make_split
+from engine.data.align import Sources, build_working_set
+from engine.data.schema import EXTRA_COLUMNS, DatasetMeta, Frames
+from engine.data.splits import Split, make_own_split, make_split
 from engine.data.store import read_frames, read_index, read_meta, read_parquet, resolve
 from engine.model_outputs import check_model_provides, compute_outputs
 from engine.scoring import (
@@ -88,6 +89,8 @@ MANIFEST_SCHEMA = pa.schema(
         ("snr", pa.float32()),
     ]
 )
+PROVENANCE = ("source", "source_id", "source_class")
+MODEL_NAME = "model.pt"  # the final evaluation model, with its class names and L
 # Config sections that may change between a run and its resumption: they never change a score.
 RESUMABLE_CHANGES = ("out", "scoring", "fit_cache")
 
@@ -101,7 +104,7 @@ class SplitSpec:
         target: initial target size, a fraction of the smallest class's training part or a count.
         snr_min_db: keep frames with SNR >= this (None: no bound).
         snr_max_db: keep frames with SNR <= this (None: no bound).
-        file: an existing ``splits.json`` to use instead (the other fields are then ignored).
+        file: an existing ``splits.json`` to use instead (no other field may be given then).
     """
 
     test: float = 0.2
@@ -109,6 +112,21 @@ class SplitSpec:
     snr_min_db: float | None = None
     snr_max_db: float | None = None
     file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.file is not None:
+            given = [k for k, v in asdict(self).items() if k != "file" and v != _SPLIT_DEFAULTS[k]]
+            if given:
+                raise ValueError(f"split: file is given, so {given} would be ignored; drop them")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SplitSpec:
+        """Build from a dict; unknown keys, and any other key beside ``file``, are errors."""
+        values = checked_fields(cls, values, "split")
+        if values.get("file") is not None and len(values) > 1:
+            others = sorted(set(values) - {"file"})
+            raise ValueError(f"split: file is given, so {others} would be ignored; drop them")
+        return cls(**values)
 
     def make(self, index: Frames, num_classes: int, seed: int) -> Split:
         """A new split of ``index`` by these sizes and SNR bounds (``file`` is not read)."""
@@ -123,13 +141,33 @@ class SplitSpec:
         )
 
 
+_SPLIT_DEFAULTS = {"test": 0.2, "target": 0.01, "snr_min_db": None, "snr_max_db": None}
+# Own-data mode: the keys that name and fit the datasets (engine.data.align.Sources).
+SOURCE_KEYS = ("target", "pool", "test", "class_map", "length_policy")
+SOURCE_KEYS += ("pool_snr_min_db", "pool_snr_max_db")
+
+
 @dataclass(frozen=True)
 class ExpandConfig:
     """A complete, validated expansion run. Unknown keys are errors (:meth:`from_dict`).
 
+    Two modes. One dataset: ``data`` is split into test, target and pool (``split``). Own
+    data: ``target`` (your labelled set) and ``pool`` (another dataset), optionally ``test``;
+    they are written into one working set in the run directory (``engine.data.align``), with
+    ``class_map`` and ``length_policy`` fitting the pool to the target; without ``test``, a
+    class-balanced test split of ``split.test`` is carved from the target.
+
     Attributes:
-        data: dataset URI (canonical format).
+        data: dataset URI (canonical format), one-dataset mode.
         out: run directory URI (any fsspec URI).
+        target: own-data mode: your labelled target set.
+        pool: own-data mode: the auxiliary pool.
+        test: own-data mode: a separate test set (None: carved from the target).
+        class_map: own-data mode: ``{pool class: target class or None}``.
+        length_policy: own-data mode: ``error``, ``crop``, ``pad`` or ``resample`` for pool
+            frames of another length.
+        pool_snr_min_db: keep pool frames with SNR >= this (None: no bound).
+        pool_snr_max_db: keep pool frames with SNR <= this (None: no bound).
         scorer: registered scorer name (``duse scorers``).
         scorer_params: keyword parameters of the scorer.
         model: architecture trained each round to score the pool.
@@ -151,8 +189,15 @@ class ExpandConfig:
             config match a stored one is loaded instead of trained (None: no cache).
     """
 
-    data: str
-    out: str
+    data: str | None = None
+    out: str | None = None
+    target: str | None = None
+    pool: str | None = None
+    test: str | None = None
+    class_map: dict[str, str | None] = field(default_factory=dict)
+    length_policy: str = "error"
+    pool_snr_min_db: float | None = None
+    pool_snr_max_db: float | None = None
     scorer: str = "duse"
     scorer_params: dict[str, Any] = field(default_factory=dict)
     model: str = "cnn2d"
@@ -180,8 +225,36 @@ class ExpandConfig:
             raise ValueError(f"count must be an integer >= 1, got {self.count!r}")
         if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
             raise ValueError(f"rounds must be an integer >= 1, got {self.rounds!r}")
-        if not self.data or not self.out:
-            raise ValueError("data and out are required")
+        if not self.out:
+            raise ValueError("out (the run directory) is required")
+        if self.data and (self.target or self.pool or self.test):
+            raise ValueError("give either data (one dataset, split) or target and pool, not both")
+        if not self.data and not (self.target and self.pool):
+            raise ValueError("give data (one dataset) or target and pool (your own data)")
+        if self.data and (self.class_map or self.length_policy != "error"):
+            raise ValueError("class_map and length_policy apply to target and pool only")
+        if self.target:
+            self.sources()  # checks length_policy and class_map
+            split = {k: v for k, v in asdict(self.split).items() if k != "test"}
+            if split != {**{k: v for k, v in _SPLIT_DEFAULTS.items() if k != "test"}, "file": None}:
+                raise ValueError(
+                    "with target and pool only split.test applies (the test split carved from "
+                    "the target); use pool_snr_min_db / pool_snr_max_db to filter the pool"
+                )
+
+    def sources(self) -> Sources | None:
+        """The own-data datasets (None in one-dataset mode)."""
+        if not self.target:
+            return None
+        return Sources(
+            self.target,
+            self.pool,
+            self.test,
+            dict(self.class_map or {}),
+            self.length_policy,
+            self.pool_snr_min_db,
+            self.pool_snr_max_db,
+        )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ExpandConfig:
@@ -193,7 +266,7 @@ class ExpandConfig:
         """
         values = checked_fields(cls, values, "expand config")
         nested = {
-            "split": (SplitSpec, lambda v: SplitSpec(**checked_fields(SplitSpec, v, "split"))),
+            "split": (SplitSpec, SplitSpec.from_dict),
             "train": (TrainConfig, TrainConfig.from_dict),
             "eval_train": (TrainConfig, TrainConfig.from_dict),
             "scoring": (ScoringConfig, ScoringConfig.from_dict),
@@ -419,17 +492,64 @@ def _claim_run_directory(run: _RunDirectory, config: ExpandConfig, split: Split)
 
 
 def _load_or_make_split(
-    run: _RunDirectory, config: ExpandConfig, index: Frames, meta: DatasetMeta
+    run: _RunDirectory, config: ExpandConfig, data: str, index: Frames, meta: DatasetMeta
 ) -> Split:
     """The run directory's split when resuming, else the configured file, else a new one."""
     if run.exists("splits.json"):
         split = Split.load(f"{run.uri}/splits.json")
     elif config.split.file:
         split = Split.load(config.split.file)
+    elif config.sources() is not None:
+        provenance = read_frames(data, with_iq=False, extra=True)
+        split = make_own_split(
+            provenance,
+            meta.num_classes,
+            test=config.split.test,
+            seed=config.seed,
+            classes=meta.classes,
+        )
+        log.info(
+            "split: test %d (%s), target %d, pool %d",
+            len(split.test_ids),
+            "the test set"
+            if config.test
+            else f"{split.params['test_per_class']} per class carved from the target",
+            len(split.target_ids),
+            len(split.pool_ids),
+        )
     else:
         split = config.split.make(index, meta.num_classes, config.seed)
+        split = _pool_snr_window(split, index, config)
     _check_split(split, index)
     return split
+
+
+def _pool_snr_window(split: Split, index: Frames, config: ExpandConfig) -> Split:
+    """One-dataset mode: the pool without frames outside ``pool_snr_min_db/max_db``."""
+    low, high = config.pool_snr_min_db, config.pool_snr_max_db
+    if low is None and high is None:
+        return split
+    snr_db = index.snr_db[np.searchsorted(index.ids, split.pool_ids)]
+    keep = np.ones(len(snr_db), bool)
+    if low is not None:
+        keep &= snr_db >= low
+    if high is not None:
+        keep &= snr_db <= high
+    log.info(
+        "pool SNR window [%s, %s] dB keeps %d of %d pool frames", low, high, keep.sum(), len(keep)
+    )
+    params = {**split.params, "pool_snr_min_db": low, "pool_snr_max_db": high}
+    return replace(split, pool_ids=split.pool_ids[keep], params=params)
+
+
+def _prepare_data(run_dir: _RunDirectory, config: ExpandConfig) -> str:
+    """The dataset the run trains and scores on: ``data``, or the own-data working set."""
+    sources = config.sources()
+    if sources is None:
+        return config.data
+    working = build_working_set(sources, f"{run_dir.uri}/data")
+    run_dir.write_json("alignment.json", working.report)
+    return working.uri
 
 
 def _check_split(split: Split, index: Frames) -> None:
@@ -513,8 +633,11 @@ def _check_balanced_budget(
 class _Run:
     """State shared by the rounds of one :func:`expand` call."""
 
-    def __init__(self, config: ExpandConfig, meta: DatasetMeta, index: Frames, split: Split):
+    def __init__(
+        self, config: ExpandConfig, data: str, meta: DatasetMeta, index: Frames, split: Split
+    ):
         self.config = config
+        self.data = data  # ``config.data``, or the own-data working set
         self.meta = meta
         self.index = index
         self.split = split
@@ -528,14 +651,14 @@ class _Run:
     def fit(self, target_ids: np.ndarray, train: TrainConfig) -> FitResult:
         """A round model: trained, or loaded from ``fit_cache`` when trained there before."""
         if self.config.fit_cache is None:
-            return fit(self.config.model, self.config.data, target_ids, train)
-        key = json.dumps([self.config.model, self.config.data, asdict(train)], sort_keys=True)
+            return fit(self.config.model, self.data, target_ids, train)
+        key = json.dumps([self.config.model, self.data, asdict(train)], sort_keys=True)
         digest = hashlib.sha256(key.encode() + np.asarray(target_ids, np.int64).tobytes())
         cache = _RunDirectory(self.config.fit_cache)
         name = f"{digest.hexdigest()[:32]}.pt"
         if cache.exists(name):
             return FitResult.load(f"{cache.uri}/{name}")
-        result = fit(self.config.model, self.config.data, target_ids, train)
+        result = fit(self.config.model, self.data, target_ids, train)
         buffer = io.BytesIO()
         torch.save(asdict(result), buffer)  # FitResult.save's format, written atomically
         cache.write(name, buffer.getvalue())
@@ -571,7 +694,7 @@ def _pointwise_round(run: _Run, scorer, target, selected, k, round_index, rng):
         model = run.fit(target, run.train_config(round_index))
         rows = score_and_select(
             model,
-            config.data,
+            run.data,
             run.split.pool_ids,
             scorer,
             k,
@@ -586,7 +709,7 @@ def _pointwise_round(run: _Run, scorer, target, selected, k, round_index, rng):
     for repeat in range(scorer.repeats):
         model = _warmup_model(run, target, round_index, repeat + 1, scorer.warmup_epochs)
         pool = score_pool(
-            model, config.data, run.split.pool_ids, scorer, config.scoring, exclude=selected
+            model, run.data, run.split.pool_ids, scorer, config.scoring, exclude=selected
         )
         repeat_scores.append(pool.scores)
     averaged = replace(pool, scores=average_repeats(repeat_scores))
@@ -612,11 +735,11 @@ def _dynamics_round(run: _Run, scorer: DynamicsScorer, target, selected, k, roun
     remaining = np.setdiff1d(run.split.pool_ids, selected)
 
     def observe(epoch: int, model: FitResult) -> None:
-        for outputs, _ in pool_outputs(model, config.data, remaining, scorer, config.scoring):
+        for outputs, _ in pool_outputs(model, run.data, remaining, scorer, config.scoring):
             checked_observe(scorer, epoch, outputs)
 
     train = replace(run.train_config(round_index), workers=0)  # per-epoch hook: in-process
-    model = fit(run.config.model, run.config.data, target, train, on_epoch=observe)
+    model = fit(run.config.model, run.data, target, train, on_epoch=observe)
     scores = checked_dynamics_score(scorer, remaining)
     labels = run.index.labels[np.searchsorted(run.index.ids, remaining)].astype(np.int64)
     pool = PoolScores(remaining, labels, np.zeros(len(remaining), np.float32), scores)
@@ -630,7 +753,7 @@ def _set_round(run: _Run, selector: SetSelector, target, selected, k, round_inde
     parts = [
         outputs
         for outputs, _ in pool_outputs(
-            model, config.data, run.split.pool_ids, selector, config.scoring, exclude=selected
+            model, run.data, run.split.pool_ids, selector, config.scoring, exclude=selected
         )
     ]
     features = ModelOutputs.concat(parts)
@@ -649,7 +772,7 @@ def _set_round(run: _Run, selector: SetSelector, target, selected, k, round_inde
 
 
 def _target_outputs(run: _Run, model: FitResult, target: np.ndarray, scorer: Scorer):
-    frames = read_frames(run.config.data, target)
+    frames = read_frames(run.data, target)
     network = model.model()
     size = run.config.scoring.batch_size
     parts = [
@@ -711,20 +834,21 @@ def expand(
         KeyError: unknown scorer, model or config key.
         ValueError: a bad budget, rate, split or config, or a run directory of another config.
     """
-    meta = read_meta(config.data)
-    index = read_index(config.data)
-    order = np.argsort(index.ids, kind="stable")
-    index = index.take(order)
     run_dir = _RunDirectory(config.out)
     _make_scorer(config)  # an unknown scorer fails before anything is read or written
     resuming = _check_existing_run(run_dir, config)
-    split = _load_or_make_split(run_dir, config, index, meta)
+    data = _prepare_data(run_dir, config)
+    meta = read_meta(data)
+    index = read_index(data)
+    order = np.argsort(index.ids, kind="stable")
+    index = index.take(order)
+    split = _load_or_make_split(run_dir, config, data, index, meta)
     sizes = _validate(config, meta, index, split)
     _claim_run_directory(run_dir, config, split)
     records = _read_rounds(run_dir, sizes)
     if resuming:
         log.info("resuming %s after round %d of %d", config.out, len(records), len(sizes))
-    run = _Run(config, meta, index, split)
+    run = _Run(config, data, meta, index, split)
     for round_index in range(len(records) + 1, len(sizes) + 1):
         selected = _selected_ids(records)
         target = np.sort(np.concatenate([split.target_ids, selected]))
@@ -740,11 +864,11 @@ def expand(
         record = _run_round(run, round_index, sizes[round_index - 1], target, selected)
         _write_round(run_dir, record)
         records.append(record)
-        _write_manifest(run_dir, records)
+        _write_manifest(run, run_dir, records)
         log.info("round %d/%d done in %.1f s", round_index, len(sizes), record.metrics["seconds"])
         if on_round_end is not None:
             on_round_end(record)
-    _write_manifest(run_dir, records)
+    _write_manifest(run, run_dir, records)
     return _finish(run, run_dir, records)
 
 
@@ -754,10 +878,34 @@ def _selected_ids(records: list[RoundRecord]) -> np.ndarray:
     return np.concatenate([record.rows.ids for record in records]).astype(np.int64)
 
 
-def _write_manifest(run_dir: _RunDirectory, records: list[RoundRecord]) -> None:
+def _write_manifest(run: _Run, run_dir: _RunDirectory, records: list[RoundRecord]) -> None:
+    """The selection so far, with each row's provenance (``source, source_id, source_class``)."""
     tables = [_rows_table(record.round, record.rows) for record in records]
     table = pa.concat_tables(tables) if tables else MANIFEST_SCHEMA.empty_table()
+    provenance = provenance_of(run.data, table.column("id").to_numpy(), run.meta)
+    for name, values in provenance.items():
+        table = table.append_column(name, pa.array(values, EXTRA_COLUMNS[name]))
     run_dir.write("manifest.parquet", _parquet_bytes(table))
+
+
+def provenance_of(data: str, ids: np.ndarray, meta: DatasetMeta) -> dict[str, np.ndarray]:
+    """``source, source_id, source_class`` of ``ids`` (in that order of ids).
+
+    A working set stores them; in a plain dataset a frame's source is ``data`` and its source
+    id and class are its own.
+    """
+    ids = np.asarray(ids, np.int64)
+    frames = read_frames(data, ids, with_iq=False, extra=True)
+    frames = frames.take(np.argsort(frames.ids, kind="stable"))
+    positions = np.searchsorted(frames.ids, ids)
+    if frames.extra and "source" in frames.extra:
+        return {name: frames.extra[name][positions] for name in PROVENANCE}
+    labels = frames.labels[positions].astype(np.int64)
+    return {
+        "source": np.full(len(ids), "data", object),
+        "source_id": ids,
+        "source_class": np.asarray(meta.classes, object)[labels],
+    }
 
 
 def _finish(run: _Run, run_dir: _RunDirectory, records: list[RoundRecord]) -> ExpansionResult:
@@ -781,6 +929,8 @@ def _finish(run: _Run, run_dir: _RunDirectory, records: list[RoundRecord]) -> Ex
         "initial_target_size": len(run.split.target_ids),
         "final_target_size": len(target),
         "test_size": len(run.split.test_ids),
+        "sources": config.sources().uris() if config.sources() else {"data": config.data},
+        "alignment": _alignment_summary(run_dir),
         "final": final,
         "complete": True,
     }
@@ -791,15 +941,26 @@ def _finish(run: _Run, run_dir: _RunDirectory, records: list[RoundRecord]) -> Ex
     return ExpansionResult(config.out, target, selected, manifest, metrics)
 
 
+def _alignment_summary(run_dir: _RunDirectory) -> dict[str, Any] | None:
+    """Own-data mode: pool frames kept and left out, and target classes the pool lacks."""
+    if not run_dir.exists("alignment.json"):
+        return None
+    pool = run_dir.read_json("alignment.json")["pool"]
+    return {
+        "pool_kept": int(sum(pool["kept_per_class"].values())),
+        "pool_left_out": {k: int(sum(v.values())) for k, v in pool["left_out_per_class"].items()},
+        "missing_target_classes": pool["missing_target_classes"],
+    }
+
+
 def _evaluate_final(run: _Run, target: np.ndarray) -> dict[str, Any]:
     config = run.config
     train = replace(config.eval_train or config.train, seed=_derived_seed(config.seed, 0, 0xE7A1))
     eval_model = config.eval_model or config.model
     log.info("evaluating: training %s on %d frames", eval_model, len(target))
-    result = fit(eval_model, config.data, target, train)
-    metrics = evaluate(
-        result, config.data, run.split.test_ids, batch_size=config.scoring.batch_size
-    )
+    result = fit(eval_model, run.data, target, train)
+    result.save(f"{config.out.rstrip('/')}/{MODEL_NAME}")  # the model to take away
+    metrics = evaluate(result, run.data, run.split.test_ids, batch_size=config.scoring.batch_size)
     log.info("test accuracy %.4f on %d frames", metrics["accuracy"], metrics["n"])
     return metrics
 
@@ -807,9 +968,11 @@ def _evaluate_final(run: _Run, target: np.ndarray) -> dict[str, Any]:
 def _summary(config: ExpandConfig, metrics: dict[str, Any]) -> str:
     """The run's markdown report."""
     budget = f"rate {config.rate}" if config.count is None else f"count {config.count}"
+    on = ", ".join(f"{name} {uri}" for name, uri in metrics["sources"].items())
     lines = [
-        f"# Expansion run: {config.scorer} on {config.data}",
+        f"# Expansion run: {config.scorer} on {on}",
         "",
+        *_alignment_lines(metrics.get("alignment")),
         f"- model `{metrics['model']}`, evaluated with `{metrics['eval_model']}`",
         f"- {'class-balanced' if config.balanced else 'class-imbalanced'}, {budget} "
         f"({metrics['budget']} of {metrics['pool_size']} pool samples), "
@@ -838,3 +1001,19 @@ def _summary(config: ExpandConfig, metrics: dict[str, Any]) -> str:
         ]
         lines += [f"| {snr} | {accuracy:.3f} |" for snr, accuracy in final["per_snr"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _alignment_lines(alignment: dict[str, Any] | None) -> list[str]:
+    """Own-data mode: what the class map and SNR window did to the pool."""
+    if not alignment:
+        return []
+    lines = [f"- pool frames used: {alignment['pool_kept']:,} (per class: alignment.json)"]
+    lines += [
+        f"- pool frames left out ({why}): {n:,}" for why, n in alignment["pool_left_out"].items()
+    ]
+    if alignment["missing_target_classes"]:
+        lines.append(
+            f"- **Warning: the pool has no frames of target classes "
+            f"{alignment['missing_target_classes']}**"
+        )
+    return lines

@@ -153,7 +153,9 @@ def _forward(
             else:
                 embedding, logits = None, model(inputs)
             num_classes = logits.shape[1]
-            if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            uses_labels = bool(needs & (Needs.LAST_LAYER_GRAD | Needs.INPUT_GRAD))
+            out_of_range = labels.size and (labels.min() < 0 or labels.max() >= num_classes)
+            if uses_labels and out_of_range:
                 raise ValueError(
                     f"scorer {scorer!r}: labels must lie in [0, {num_classes}), got "
                     f"[{labels.min()}, {labels.max()}]"

@@ -345,7 +345,7 @@ def _run_pass(
 
     ensure_ray()
     cpus, threads = _actor_resources(config)
-    dataset = to_ray_dataset(data_uri).map_batches(
+    dataset = to_ray_dataset(data_uri, columns=["id", "label", "snr", "iq"]).map_batches(
         PoolWorker,
         fn_constructor_kwargs={**worker_kwargs, "device": device, "threads": threads},
         batch_size=config.batch_size,
@@ -579,9 +579,14 @@ def score_and_select(
     wanted = _wanted_ids(pool_ids, exclude)
     index = read_index(data_uri)
     labels = index.labels[_is_member(index.ids, wanted)].astype(np.int64)
-    counts = np.bincount(labels, minlength=num_classes)
-    if len(counts) > num_classes:
-        raise ValueError(f"pool labels exceed the {num_classes} classes")
+    reads_labels = balanced or bool(scorer.needs & (Needs.LAST_LAYER_GRAD | Needs.INPUT_GRAD))
+    if reads_labels and len(labels) and labels.max() >= num_classes:
+        raise ValueError(
+            f"pool labels exceed the model's {num_classes} classes; {scorer.name} "
+            f"{'in class-balanced mode ' if balanced else ''}needs labels in its label space"
+        )
+    # Global top-k needs no labels: one group holding the whole pool.
+    counts = np.bincount(labels, minlength=num_classes) if balanced else np.array([len(labels)])
     selection = StreamingSelection(k, counts, balanced=balanced, rng=rng)
     for batch in _scored_batches(model, data_uri, wanted, scorer, config):
         selection.add(batch)

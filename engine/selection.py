@@ -90,11 +90,12 @@ def class_quotas(counts: np.ndarray, k: int, rng: np.random.Generator) -> np.nda
     return quotas
 
 
-def _check_labels(labels: np.ndarray, n: int, num_classes: int) -> np.ndarray:
+def _check_labels(labels: np.ndarray, n: int, num_classes: int | None) -> np.ndarray:
+    """Labels as int64 ``[n]``; in ``[0, num_classes)`` unless ``num_classes`` is None."""
     labels = np.asarray(labels, dtype=np.int64)
     if labels.shape != (n,):
         raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
-    if n and (labels.min() < 0 or labels.max() >= num_classes):
+    if num_classes is not None and n and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
             f"labels must lie in [0, {num_classes}), got [{labels.min()}, {labels.max()}]"
         )
@@ -116,7 +117,7 @@ def select(
     Args:
         ids: ``[n]`` global ids of the pool.
         scores: ``[n]`` finite scores, higher = select first.
-        labels: ``[n]`` labels in ``[0, num_classes)``.
+        labels: ``[n]`` labels in ``[0, num_classes)`` (read only when ``balanced``).
         k: how many, ``1 <= k <= n``.
         balanced: ``False``: the global top-k (class-imbalanced). ``True``: the top
             ``quota_c`` of each class with exact quotas from :func:`class_quotas`; the union is
@@ -140,7 +141,7 @@ def select(
         )
     if not np.isfinite(scores).all():
         raise ValueError("scores must be finite")
-    labels = _check_labels(labels, n, num_classes)
+    labels = _check_labels(labels, n, num_classes if balanced else None)
     _check_k(k, n)
     if not balanced:
         return ids[top_k(scores, k, rng)]

@@ -1,18 +1,22 @@
 """Convert users' real dataset files into the canonical format (see :mod:`engine.data.schema`).
 
-Three sources (``reference/amr_data.md`` sections 1-2):
+Four sources (``reference/amr_data.md`` sections 1-2 for the RML files):
 
 * ``rml2016``: the RML2016.10a/10b pickle, a dict ``{(mod, snr): float32 [n, 2, L]}``, read with
   a restricted unpickler that only builds numpy arrays (pickle can run arbitrary code);
 * ``rml2018``: the RML2018.01a HDF5 file with ``X (N, L, 2)``, one-hot ``Y (N, 24)`` and
   ``Z (N, 1)``, streamed in contiguous row chunks so memory does not grow with the file;
-* ``npz``: a plain ``.npz`` with ``X (N, 2, L)``, integer ``y``, ``snr`` and optional
-  ``classes``, read without pickle and streamed row by row from the archive.
+* ``npz``: a plain ``.npz`` with real ``X (N, 2, L)`` or complex ``X (N, L)``, integer or
+  class-name ``y``, optional ``snr`` (absent or NaN: unknown) and optional ``classes``, read
+  without pickle and streamed row by row from the archive;
+* ``sigmf``: a SigMF recording, its labelled annotations cut into frames
+  (:mod:`engine.data.sigmf`, needs the ``sigmf`` extra).
 
-``src`` may be a local path or any fsspec URI. The output is written with
-:class:`engine.data.store.DatasetWriter`: checks that are cheap run before anything is written,
-and any later failure removes everything written, so ``out`` is complete or absent. The source
-file's name and SHA-256 go into ``dataset.json``.
+``src`` may be a local path or any fsspec URI (SigMF: a local path). Every converter takes
+``sample_rate_hz``, recorded in ``dataset.json`` (SigMF files carry their own). The output is
+written with :class:`engine.data.store.DatasetWriter`: checks that are cheap run before
+anything is written, and any later failure removes everything written, so ``out`` is complete
+or absent. The source file's name and SHA-256 go into ``dataset.json``.
 """
 
 from __future__ import annotations
@@ -37,7 +41,13 @@ import fsspec
 import numpy as np
 
 from engine.data.schema import DatasetMeta, Frames
-from engine.data.store import DEFAULT_SHARD_BYTES, DatasetWriter, resolve
+from engine.data.sigmf import convert_sigmf
+from engine.data.store import (
+    DEFAULT_SHARD_BYTES,
+    DatasetWriter,
+    check_sample_rate_hz,
+    resolve,
+)
 
 __all__ = [
     "KINDS",
@@ -46,6 +56,7 @@ __all__ = [
     "convert_npz",
     "convert_rml2016",
     "convert_rml2018",
+    "convert_sigmf",
     "load_rml2016_pickle",
 ]
 
@@ -275,8 +286,53 @@ def _frame_bar(total: int, progress: bool):
 
 
 def _snr_grid(snr_db: np.ndarray) -> list[float]:
-    """The ascending distinct SNR values, as the float32 values stored in the ``snr`` column."""
-    return [float(v) for v in np.unique(np.asarray(snr_db, np.float32))]
+    """The ascending distinct known SNR values (NaN left out), as stored in the ``snr`` column."""
+    snr_db = np.asarray(snr_db, np.float32)
+    return [float(v) for v in np.unique(snr_db[~np.isnan(snr_db)])]
+
+
+def _decoded(name: object) -> str:
+    """A class name read from a file: bytes as UTF-8 (latin1 when not UTF-8), else ``str``."""
+    if isinstance(name, bytes):
+        try:
+            return name.decode("utf-8")
+        except UnicodeDecodeError:
+            return name.decode("latin1")
+    return str(name)
+
+
+def label_indices(
+    names: np.ndarray | Sequence[str], classes: Sequence[str] | None, what: str
+) -> tuple[np.ndarray, list[str]]:
+    """Class names per frame to int16 labels.
+
+    Args:
+        names: one class name per frame, ``[n]`` (str or bytes).
+        classes: the class list in label order; ``None``: the sorted distinct names.
+        what: what ``names`` is, for messages (e.g. ``"y"``).
+
+    Returns:
+        ``(labels, classes)``: int16 labels ``[n]`` indexing ``classes``.
+
+    Raises:
+        ValueError: an empty name, or (with ``classes``) a name that is not one of them.
+    """
+    distinct, inverse = np.unique(np.asarray(names), return_inverse=True)
+    found = [_decoded(v) for v in distinct.tolist()]
+    if "" in found:
+        raise ValueError(f"{what} holds an empty class name")
+    if classes is None:
+        classes = _check_classes(sorted(set(found)), f"the class names in {what}")
+    else:
+        classes = _check_classes(classes, "classes")
+        unknown = [name for name in found if name not in classes]
+        if unknown:
+            raise ValueError(
+                f"{what} holds class names not in the classes {classes}: {unknown[:5]}"
+            )
+    position = {name: k for k, name in enumerate(classes)}
+    lookup = np.array([position[name] for name in found], np.int16)
+    return lookup[inverse.reshape(-1)], classes
 
 
 def _check_classes(classes: Sequence[str], what: str) -> list[str]:
@@ -374,6 +430,7 @@ def convert_rml2016(
     src: str,
     out: str,
     *,
+    sample_rate_hz: float | None = None,
     overwrite: bool = False,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     progress: bool = False,
@@ -387,6 +444,8 @@ def convert_rml2016(
     Args:
         src: the pickle, a local path or fsspec URI (e.g. ``RML2016.10a_dict.pkl``).
         out: dataset directory to create (any fsspec URI).
+        sample_rate_hz: the frames' sample rate, recorded in ``dataset.json`` (the pickle has
+            none; RML2016.10a was generated at a nominal 200 kHz).
         overwrite: replace ``out`` if it exists.
         shard_bytes: target shard size.
         progress: show a progress bar.
@@ -396,9 +455,11 @@ def convert_rml2016(
 
     Raises:
         pickle.UnpicklingError: the pickle asks for a global outside the allow-list.
-        ValueError: truncated or corrupt pickle, or a key/value not in the format (named).
+        ValueError: truncated or corrupt pickle, a key/value not in the format (named), or a
+            bad ``sample_rate_hz``.
         FileExistsError: ``out`` exists and ``overwrite`` is false.
     """
+    sample_rate_hz = check_sample_rate_hz(sample_rate_hz)
     _check_out(out, overwrite)
     with fsspec.open(src, "rb") as handle:
         reader = _HashingReader(handle)
@@ -416,7 +477,14 @@ def convert_rml2016(
     log.info("converting %s: %d frames, %d classes, L=%d", src, total, len(classes), length)
     with (
         DatasetWriter(
-            out, classes, length, snrs, source, shard_bytes=shard_bytes, overwrite=overwrite
+            out,
+            classes,
+            length,
+            snrs,
+            source,
+            shard_bytes=shard_bytes,
+            overwrite=overwrite,
+            sample_rate_hz=sample_rate_hz,
         ) as writer,
         _frame_bar(total, progress) as bar,
     ):
@@ -520,6 +588,7 @@ def convert_rml2018(
     class_order: str = "community",
     classes: Sequence[str] | None = None,
     chunk_rows: int = 4096,
+    sample_rate_hz: float | None = None,
     overwrite: bool = False,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     progress: bool = False,
@@ -539,6 +608,8 @@ def convert_rml2018(
             not). See :data:`RML2018_CLASS_ORDERS`.
         classes: your own names for the ``Y`` columns instead (for files with other classes).
         chunk_rows: rows read per slice.
+        sample_rate_hz: the frames' sample rate, recorded in ``dataset.json`` (the file has
+            none).
         overwrite: replace ``out`` if it exists.
         shard_bytes: target shard size.
         progress: show progress bars.
@@ -548,11 +619,13 @@ def convert_rml2018(
 
     Raises:
         ValueError: missing ``X``/``Y``/``Z`` (named with the keys present), a wrong shape or
-            dtype, a ``Y`` row that is not one-hot, NaN/inf in ``X`` or ``Z``, a bad option.
+            dtype, a ``Y`` row that is not one-hot, NaN/inf in ``X`` or ``Z``, a bad option
+            (including ``sample_rate_hz``).
         FileNotFoundError: ``src`` does not exist.
         FileExistsError: ``out`` exists and ``overwrite`` is false.
     """
     names, order_name = _rml2018_classes(class_order, classes)
+    sample_rate_hz = check_sample_rate_hz(sample_rate_hz)
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
     _check_out(out, overwrite)
@@ -574,6 +647,7 @@ def convert_rml2018(
                 source,
                 shard_bytes=shard_bytes,
                 overwrite=overwrite,
+                sample_rate_hz=sample_rate_hz,
             ) as writer,
             _frame_bar(rows, progress) as bar,
         ):
@@ -648,28 +722,87 @@ def _npz_array(archive: zipfile.ZipFile, member: str, key: str) -> np.ndarray:
 
 
 def _npz_classes(
-    archive: zipfile.ZipFile, members: dict[str, str], classes: Sequence[str] | None, y: np.ndarray
-) -> list[str]:
-    """Class names: the file's ``classes``, else the argument, else ``class_0 ..``."""
+    archive: zipfile.ZipFile, members: dict[str, str], classes: Sequence[str] | None
+) -> list[str] | None:
+    """The class names given: the file's ``classes`` (which must equal the argument when both
+    are given), else the argument, else ``None``."""
     given = None if classes is None else _check_classes(classes, "classes")
-    if "classes" in members:
-        stored = _npz_array(archive, members["classes"], "classes")
-        if stored.dtype.kind not in "US" or stored.ndim != 1:
-            raise ValueError(
-                f"npz key 'classes' must be a 1-D array of names, got {stored.dtype} "
-                f"with shape {stored.shape}"
-            )
-        names = [v.decode() if isinstance(v, bytes) else str(v) for v in stored.tolist()]
-        names = _check_classes(names, "npz key 'classes'")
-        if given is not None and given != names:
-            raise ValueError(f"classes {given} differ from the file's classes {names}")
-        return names
-    if given is not None:
+    if "classes" not in members:
         return given
-    top = int(y.max())
-    if top >= _MAX_CLASSES:
-        raise ValueError(f"y has labels up to {top}; at most {_MAX_CLASSES} classes are supported")
-    return [f"class_{k}" for k in range(top + 1)]
+    stored = _npz_array(archive, members["classes"], "classes")
+    if stored.dtype.kind not in "US" or stored.ndim != 1:
+        raise ValueError(
+            f"npz key 'classes' must be a 1-D array of names, got {stored.dtype} "
+            f"with shape {stored.shape}"
+        )
+    names = _check_classes([_decoded(v) for v in stored.tolist()], "npz key 'classes'")
+    if given is not None and given != names:
+        raise ValueError(f"classes {given} differ from the file's classes {names}")
+    return names
+
+
+def _npz_layout(shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, int, str]:
+    """``(N, L, layout)`` of ``X``: layout ``"complex"`` ``(N, L)``, ``"channels_first"``
+    ``(N, 2, L)`` or ``"channels_last"`` ``(N, L, 2)`` (real)."""
+    if dtype.kind == "c":
+        if len(shape) != 2 or 0 in shape:
+            raise ValueError(f"complex X must have shape (N, L), got {shape}")
+        return shape[0], shape[1], "complex"
+    if len(shape) != 3 or 2 not in shape[1:] or shape[0] == 0 or 0 in shape[1:]:
+        raise ValueError(
+            f"X must have shape (N, 2, L) or (N, L, 2) (real), or (N, L) (complex), got {shape}"
+        )
+    _check_real(dtype, "X")
+    if shape[1] != 2:
+        return shape[0], shape[1], "channels_last"
+    return shape[0], shape[2], "channels_first"
+
+
+def _npz_iq(chunk: np.ndarray, layout: str) -> np.ndarray:
+    """Rows of ``X`` in its ``layout`` as float32 ``[n, 2, L]`` (rows I, Q)."""
+    if layout == "complex":
+        return _as_float32(np.stack((chunk.real, chunk.imag), axis=1))
+    return _as_float32(chunk.transpose(0, 2, 1) if layout == "channels_last" else chunk)
+
+
+def _npz_labels(y: np.ndarray, names: list[str] | None) -> tuple[np.ndarray, list[str]]:
+    """int16 labels and the class list from integer labels or class names in ``y``."""
+    if y.dtype.kind in "US":
+        return label_indices(y, names, "y")
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"y must hold integer labels or class names, got dtype {y.dtype}")
+    if y.min() < 0:
+        raise ValueError(f"y holds negative labels (first at row {np.argmax(y < 0)})")
+    if names is None:
+        top = int(y.max())
+        if top >= _MAX_CLASSES:
+            raise ValueError(
+                f"y has labels up to {top}; at most {_MAX_CLASSES} classes are supported"
+            )
+        names = [f"class_{k}" for k in range(top + 1)]
+    if y.max() >= len(names):
+        raise ValueError(
+            f"y holds label {int(y.max())} (first at row {np.argmax(y >= len(names))}) "
+            f"outside the {len(names)} classes {names}"
+        )
+    return y.astype(np.int16), names
+
+
+def _npz_snr(archive: zipfile.ZipFile, members: dict[str, str], rows: int) -> np.ndarray:
+    """float32 SNRs in dB, NaN where unknown (all of them when the file has no ``snr``)."""
+    if "snr" not in members:
+        log.warning("the npz has no 'snr' key: the SNR of all %d frames is unknown", rows)
+        return np.full(rows, np.nan, np.float32)
+    snr = _npz_array(archive, members["snr"], "snr")
+    _check_real(snr.dtype, "snr")
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, reported below
+        snr_db = _as_column(snr, "snr", rows).astype(np.float32)
+    if np.isinf(snr_db).any():
+        raise ValueError(f"snr holds inf (first at row {int(np.flatnonzero(np.isinf(snr_db))[0])})")
+    unknown = int(np.isnan(snr_db).sum())
+    if unknown:
+        log.warning("snr is NaN for %d of %d frames: their SNR is unknown", unknown, rows)
+    return snr_db
 
 
 def convert_npz(
@@ -677,21 +810,28 @@ def convert_npz(
     out: str,
     *,
     classes: Sequence[str] | None = None,
+    sample_rate_hz: float | None = None,
     overwrite: bool = False,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     progress: bool = False,
 ) -> DatasetMeta:
-    """Convert a ``.npz`` (``X``, ``y``, ``snr`` and optional ``classes``) to ``out``.
+    """Convert a ``.npz`` (``X``, ``y``, optional ``snr`` and ``classes``) to ``out``.
 
-    ``X`` is float ``[N, 2, L]`` (``[N, L, 2]`` is accepted when the middle axis is not 2),
-    ``y`` integer labels ``[N]``, ``snr`` SNR labels in dB ``[N]``. Class names come from the
-    file's ``classes``, else the ``classes`` argument, else ``class_0 .. class_{max(y)}``. Ids
+    ``X`` is real ``[N, 2, L]`` (``[N, L, 2]`` is accepted when the middle axis is not 2) or
+    complex ``[N, L]`` (complex64/complex128, stored as I and Q rows). ``y`` ``[N]`` holds
+    integer labels or class names (str or bytes). ``snr`` ``[N]`` holds SNR labels in dB; NaN
+    entries, or no ``snr`` key at all, mean an unknown SNR (counted in ``dataset.json``).
+    Class names come from the file's ``classes``, else the ``classes`` argument, else (names in
+    ``y``) the sorted distinct names, else (integer ``y``) ``class_0 .. class_{max(y)}``. Ids
     are row indices. Nothing is unpickled, and ``X`` is streamed from the archive in chunks.
+    docs/datasets.md ("Your own data") describes the layout.
 
     Args:
         src: the ``.npz`` file, a local path or fsspec URI.
         out: dataset directory to create (any fsspec URI).
-        classes: class names in label order, when the file has none.
+        classes: class names in label order, when the file has none; with names in ``y``,
+            every name must be one of them.
+        sample_rate_hz: the frames' sample rate, recorded in ``dataset.json``.
         overwrite: replace ``out`` if it exists.
         shard_bytes: target shard size.
         progress: show progress bars.
@@ -701,9 +841,11 @@ def convert_npz(
 
     Raises:
         ValueError: not an npz, a missing key (named with the keys present), a wrong shape or
-            dtype, NaN/inf, labels outside the class list, classes differing from the file's.
+            dtype, NaN/inf in ``X``, inf in ``snr``, labels outside the class list, classes
+            differing from the file's, a bad ``sample_rate_hz``.
         FileExistsError: ``out`` exists and ``overwrite`` is false.
     """
+    sample_rate_hz = check_sample_rate_hz(sample_rate_hz)
     _check_out(out, overwrite)
     with fsspec.open(src, "rb") as handle:
         try:
@@ -712,34 +854,14 @@ def convert_npz(
             raise ValueError(f"{src} is not an .npz archive: {err}") from err
         with archive:
             members = {n[: -len(".npy")]: n for n in archive.namelist() if n.endswith(".npy")}
-            missing = [k for k in ("X", "y", "snr") if k not in members]
+            missing = [k for k in ("X", "y") if k not in members]
             if missing:
                 raise ValueError(f"npz lacks key(s) {missing}; it has {sorted(members)}")
             x_rows = _NpyRows(archive, members["X"])
-            shape = x_rows.shape
-            if len(shape) != 3 or 2 not in shape[1:] or shape[0] == 0 or 0 in shape[1:]:
-                raise ValueError(f"X must have shape (N, 2, L) or (N, L, 2), got {shape}")
-            _check_real(x_rows.dtype, "X")
-            channels_last = shape[1] != 2
-            rows, length = shape[0], shape[1] if channels_last else shape[2]
+            rows, length, layout = _npz_layout(x_rows.shape, x_rows.dtype)
             y = _as_column(_npz_array(archive, members["y"], "y"), "y", rows)
-            if y.dtype.kind not in "iu":
-                raise ValueError(f"y must hold integer labels, got dtype {y.dtype}")
-            snr = _npz_array(archive, members["snr"], "snr")
-            _check_real(snr.dtype, "snr")
-            snr_db = _as_column(snr, "snr", rows).astype(np.float32)
-            if not np.isfinite(snr_db).all():
-                bad = int(np.flatnonzero(~np.isfinite(snr_db))[0])
-                raise ValueError(f"snr holds NaN or inf (first at row {bad})")
-            if y.min() < 0:
-                raise ValueError(f"y holds negative labels (first at row {np.argmax(y < 0)})")
-            names = _npz_classes(archive, members, classes, y)
-            if y.max() >= len(names):
-                raise ValueError(
-                    f"y holds label {int(y.max())} (first at row {np.argmax(y >= len(names))}) "
-                    f"outside the {len(names)} classes {names}"
-                )
-            labels = y.astype(np.int16)
+            snr_db = _npz_snr(archive, members, rows)
+            labels, names = _npz_labels(y, _npz_classes(archive, members, classes))
             sha256, size_bytes = _sha256(src, progress)
             source = _source("npz", src, sha256, size_bytes)
             row_bytes = 8 * length
@@ -754,12 +876,14 @@ def convert_npz(
                     source,
                     shard_bytes=shard_bytes,
                     overwrite=overwrite,
+                    sample_rate_hz=sample_rate_hz,
+                    snr_unknown_ok=True,  # NaN in snr was checked and reported above
                 ) as writer,
                 _frame_bar(rows, progress) as bar,
             ):
                 for start, chunk in x_rows.chunks(per_chunk):
                     stop = start + len(chunk)
-                    iq = _as_float32(chunk.transpose(0, 2, 1) if channels_last else chunk)
+                    iq = _npz_iq(chunk, layout)
                     _check_finite(iq, "X", start)
                     writer.write(
                         Frames(
@@ -779,6 +903,7 @@ _CONVERTERS: dict[str, Callable[..., DatasetMeta]] = {
     "npz": convert_npz,
     "rml2016": convert_rml2016,
     "rml2018": convert_rml2018,
+    "sigmf": convert_sigmf,
 }
 
 KINDS: tuple[str, ...] = tuple(sorted(_CONVERTERS))
@@ -788,12 +913,12 @@ def convert(kind: str, src: str, out: str, **options: Any) -> DatasetMeta:
     """Convert ``src`` of the given kind to the canonical dataset ``out``.
 
     Args:
-        kind: one of :data:`KINDS` (``"npz"``, ``"rml2016"``, ``"rml2018"``).
+        kind: one of :data:`KINDS` (``"npz"``, ``"rml2016"``, ``"rml2018"``, ``"sigmf"``).
         src: the source file, a local path or fsspec URI.
         out: dataset directory to create (any fsspec URI).
         **options: keyword options of that kind's converter (:func:`convert_rml2016`,
-            :func:`convert_rml2018`, :func:`convert_npz`); an option it does not take is an
-            error.
+            :func:`convert_rml2018`, :func:`convert_npz`,
+            :func:`engine.data.sigmf.convert_sigmf`); an option it does not take is an error.
 
     Returns:
         The metadata written to ``out/dataset.json``.

@@ -4,10 +4,16 @@ Columns (one row per frame):
 
 * ``id``    int64, stable and unique within a dataset;
 * ``label`` int16, index into the class list of ``dataset.json``;
-* ``snr``   float32, SNR label in dB;
+* ``snr``   float32, SNR label in dB; NaN means the SNR is unknown (recordings without SNR
+  labels, written only with ``DatasetWriter(..., snr_unknown_ok=True)``), never ±inf;
 * ``iq``    float32 tensor of shape ``[2, L]`` (rows I and Q), stored as Arrow's canonical
   ``arrow.fixed_shape_tensor`` extension type, which both pyarrow and ``ray.data.read_parquet``
   turn back into ``[n, 2, L]`` numpy arrays.
+
+Optional provenance columns follow, in :data:`EXTRA_COLUMNS` order, in datasets built from
+other datasets (an expansion's working set, an export): ``source`` (``target``, ``test``,
+``pool``), ``source_id`` (the frame's id in its own dataset), ``source_class`` (its class name
+there) and ``round`` (the expansion round that selected it, 0 for the target).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 __all__ = [
+    "EXTRA_COLUMNS",
     "FORMAT_VERSION",
     "META_NAME",
     "DatasetMeta",
@@ -33,16 +40,26 @@ __all__ = [
 
 FORMAT_VERSION = 1
 META_NAME = "dataset.json"
+EXTRA_COLUMNS: dict[str, pa.DataType] = {
+    "source": pa.string(),
+    "source_id": pa.int64(),
+    "source_class": pa.string(),
+    "round": pa.int16(),
+}
 
 
-def arrow_schema(length: int) -> pa.Schema:
-    """Arrow schema of a shard holding frames of ``length`` samples."""
+def arrow_schema(length: int, extra: tuple[str, ...] | list[str] = ()) -> pa.Schema:
+    """Arrow schema of a shard holding frames of ``length`` samples (and ``extra`` columns)."""
+    unknown = sorted(set(extra) - set(EXTRA_COLUMNS))
+    if unknown:
+        raise ValueError(f"unknown extra columns {unknown}; known: {list(EXTRA_COLUMNS)}")
     return pa.schema(
         [
             ("id", pa.int64()),
             ("label", pa.int16()),
             ("snr", pa.float32()),
             ("iq", pa.fixed_shape_tensor(pa.float32(), [2, length])),
+            *((name, kind) for name, kind in EXTRA_COLUMNS.items() if name in extra),
         ]
     )
 
@@ -54,14 +71,17 @@ class Frames:
     Attributes:
         ids: int64 ``[n]``.
         labels: int16 ``[n]``.
-        snr_db: float32 ``[n]``.
+        snr_db: float32 ``[n]``, dB; NaN where the SNR is unknown.
         iq: float32 ``[n, 2, L]``; ``None`` when only the index columns were read.
+        extra: provenance columns (names from :data:`EXTRA_COLUMNS`), each ``[n]``; ``None``
+            when there are none or they were not read.
     """
 
     ids: np.ndarray
     labels: np.ndarray
     snr_db: np.ndarray
     iq: np.ndarray | None = None
+    extra: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -76,7 +96,8 @@ class Frames:
     def take(self, index: np.ndarray | slice) -> Frames:
         """The frames at positions ``index`` (positions or a slice, not ids)."""
         iq = None if self.iq is None else self.iq[index]
-        return Frames(self.ids[index], self.labels[index], self.snr_db[index], iq)
+        extra = None if self.extra is None else {k: v[index] for k, v in self.extra.items()}
+        return Frames(self.ids[index], self.labels[index], self.snr_db[index], iq, extra)
 
     @staticmethod
     def concat(parts: list[Frames]) -> Frames:
@@ -86,20 +107,32 @@ class Frames:
                 np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.float32), None
             )
         iq = None if parts[0].iq is None else np.concatenate([p.iq for p in parts])
+        extra = None
+        if parts[0].extra is not None:
+            extra = {k: np.concatenate([p.extra[k] for p in parts]) for k in parts[0].extra}
         return Frames(
             np.concatenate([p.ids for p in parts]),
             np.concatenate([p.labels for p in parts]),
             np.concatenate([p.snr_db for p in parts]),
             iq,
+            extra,
         )
 
 
-def validate_frames(frames: Frames, num_classes: int, length: int) -> Frames:
+def validate_frames(
+    frames: Frames, num_classes: int, length: int, *, snr_unknown_ok: bool = False
+) -> Frames:
     """Check shapes, dtypes, label range and finiteness; return the frames in canonical dtypes.
 
+    Args:
+        frames: the batch to check.
+        num_classes: labels must lie in ``[0, num_classes)``.
+        length: samples per frame ``L``.
+        snr_unknown_ok: accept NaN SNRs (unknown SNR); ±inf is refused either way.
+
     Raises:
-        ValueError: on a wrong shape, a label outside ``[0, num_classes)``, NaN/inf in ``iq`` or
-            SNR, or repeated ids.
+        ValueError: on a wrong shape, a label outside ``[0, num_classes)``, NaN/inf in ``iq``,
+            inf SNR, NaN SNR unless ``snr_unknown_ok``, or repeated ids.
     """
     n = len(frames.ids)
     iq = np.asarray(frames.iq)
@@ -112,8 +145,7 @@ def validate_frames(frames: Frames, num_classes: int, length: int) -> Frames:
         bad = int(np.flatnonzero(~np.isfinite(iq).reshape(n, -1).all(axis=1))[0])
         raise ValueError(f"iq holds NaN or inf (first at row {bad}, id {int(frames.ids[bad])})")
     snr_db = np.asarray(frames.snr_db, np.float32)
-    if not np.isfinite(snr_db).all():
-        raise ValueError("snr holds NaN or inf")
+    _check_snr(snr_db, frames.ids, snr_unknown_ok)
     labels = np.asarray(frames.labels)
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.issubdtype(labels.dtype, np.floating) or not np.all(labels == np.round(labels)):
@@ -127,7 +159,33 @@ def validate_frames(frames: Frames, num_classes: int, length: int) -> Frames:
     ids = np.asarray(frames.ids, np.int64)
     if len(np.unique(ids)) != n:
         raise ValueError("ids are not unique")
-    return Frames(ids, labels.astype(np.int16), snr_db, iq.astype(np.float32, copy=False))
+    extra = _checked_extra(frames.extra, n)
+    return Frames(ids, labels.astype(np.int16), snr_db, iq.astype(np.float32, copy=False), extra)
+
+
+def _check_snr(snr_db: np.ndarray, ids: np.ndarray, snr_unknown_ok: bool) -> None:
+    """±inf is never an SNR; NaN (unknown) only where the writer was told to expect it."""
+    infinite = np.isinf(snr_db)
+    if infinite.any():
+        bad = int(np.flatnonzero(infinite)[0])
+        raise ValueError(f"snr holds inf (first at row {bad}, id {int(ids[bad])})")
+    unknown = np.isnan(snr_db)
+    if unknown.any() and not snr_unknown_ok:
+        bad = int(np.flatnonzero(unknown)[0])
+        raise ValueError(
+            f"snr holds NaN (first at row {bad}, id {int(ids[bad])}); NaN means an unknown "
+            "SNR and is accepted only when the writer is told so (snr_unknown_ok=True)"
+        )
+
+
+def _checked_extra(extra: dict[str, np.ndarray] | None, n: int) -> dict[str, np.ndarray] | None:
+    if not extra:
+        return None
+    arrow_schema(1, list(extra))  # unknown names are an error
+    for name, values in extra.items():
+        if len(values) != n:
+            raise ValueError(f"extra column {name} has {len(values)} rows, ids has {n}")
+    return {name: np.asarray(extra[name]) for name in EXTRA_COLUMNS if name in extra}
 
 
 def frames_to_table(frames: Frames) -> pa.Table:
@@ -137,7 +195,10 @@ def frames_to_table(frames: Frames) -> pa.Table:
     storage = pa.FixedSizeListArray.from_arrays(flat, 2 * length)
     iq = pa.ExtensionArray.from_storage(pa.fixed_shape_tensor(pa.float32(), [2, length]), storage)
     columns = [pa.array(frames.ids), pa.array(frames.labels), pa.array(frames.snr_db), iq]
-    return pa.Table.from_arrays(columns, schema=arrow_schema(length))
+    extra = frames.extra or {}
+    schema = arrow_schema(length, list(extra))
+    columns += [pa.array(extra[f.name], f.type) for f in list(schema)[4:]]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def frames_from_table(table: pa.Table) -> Frames:
@@ -149,11 +210,17 @@ def frames_from_table(table: pa.Table) -> Frames:
             column = column.storage
         shape = table.schema.field("iq").type.shape
         iq = column.flatten().to_numpy().reshape(len(table), *shape)
+    extra = {
+        name: table.column(name).to_numpy(zero_copy_only=False)
+        for name in EXTRA_COLUMNS
+        if name in table.column_names
+    }
     return Frames(
         table.column("id").to_numpy(),
         table.column("label").to_numpy(),
         table.column("snr").to_numpy(),
         iq,
+        extra or None,
     )
 
 
@@ -176,9 +243,13 @@ class DatasetMeta:
     Attributes:
         classes: class names in label order.
         length: samples per frame ``L``.
-        snr_grid_db: the SNR labels the dataset uses, ascending.
+        snr_grid_db: the SNR labels the dataset uses, ascending (known SNRs only, no NaN).
         source: where the data came from (profile and parameters, or file and checksum).
         shards: every shard, in id order.
+        format_version: the layout version (:data:`FORMAT_VERSION`).
+        sample_rate_hz: the sample rate of the frames in Hz, ``None`` when unknown (generated
+            profiles, RML files converted without ``sample_rate_hz``).
+        snr_unknown_rows: how many frames have an unknown (NaN) SNR.
     """
 
     classes: list[str]
@@ -187,6 +258,8 @@ class DatasetMeta:
     source: dict[str, Any]
     shards: list[ShardInfo] = field(default_factory=list)
     format_version: int = FORMAT_VERSION
+    sample_rate_hz: float | None = None
+    snr_unknown_rows: int = 0
 
     @property
     def num_rows(self) -> int:
@@ -207,6 +280,7 @@ class DatasetMeta:
         version = body.get("format_version")
         if version != FORMAT_VERSION:
             raise ValueError(f"unsupported dataset format_version {version!r}")
+        rate = body.get("sample_rate_hz")
         return cls(
             classes=list(body["classes"]),
             length=int(body["length"]),
@@ -214,4 +288,7 @@ class DatasetMeta:
             source=body["source"],
             shards=[ShardInfo(**s) for s in body["shards"]],
             format_version=version,
+            # both keys are absent from dataset.json files written before they existed
+            sample_rate_hz=None if rate is None else float(rate),
+            snr_unknown_rows=int(body.get("snr_unknown_rows", 0)),
         )

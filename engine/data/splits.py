@@ -4,11 +4,14 @@ Order: SNR filter -> class-balanced test split -> class-balanced random *target*
 training part -> the rest of the training part is the auxiliary *pool*. "Class-balanced" means
 the same number of frames for every class; within a class the draw is spread evenly over the
 SNR values (round-robin over SNR groups in random order), so small splits still cover every SNR.
+Frames of unknown SNR (NaN) form one SNR group of their own; an SNR window (``snr_min_db`` /
+``snr_max_db``) excludes them, since their SNR cannot be shown to lie inside it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 import fsspec
@@ -16,7 +19,12 @@ import numpy as np
 
 from engine.data.schema import Frames
 
-__all__ = ["Split", "make_split"]
+__all__ = ["MIN_TEST_PER_CLASS", "Split", "make_own_split", "make_split"]
+
+MIN_TEST_PER_CLASS = 5
+MIN_TARGET_PER_CLASS = 5
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class Split:
 def _spread_order(snr_db: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Positions of one class in an order that cycles over its SNR groups, random within each."""
     order = rng.permutation(len(snr_db))
+    # np.unique puts every NaN (unknown SNR) into one group (equal_nan, numpy >= 1.24)
     _, group = np.unique(snr_db[order], return_inverse=True)
     rank = np.empty(len(order), np.int64)
     for g in range(group.max() + 1):
@@ -115,7 +124,8 @@ def make_split(
         num_classes: classes in the dataset; each must keep frames after the SNR filter.
         test: test size, a fraction of the smallest class (< 1) or a total count (>= 1).
         target: target size, a fraction of the smallest class's training part or a count.
-        snr_min_db: keep frames with SNR >= this (None: no lower bound).
+        snr_min_db: keep frames with SNR >= this (None: no lower bound). Frames of unknown
+            (NaN) SNR are dropped whenever either bound is set (logged with their count).
         snr_max_db: keep frames with SNR <= this (None: no upper bound).
         seed: seed of the draws.
 
@@ -131,8 +141,17 @@ def make_split(
         keep &= index.snr_db >= snr_min_db
     if snr_max_db is not None:
         keep &= index.snr_db <= snr_max_db
+    unknown = int(np.isnan(index.snr_db).sum())
+    if unknown and (snr_min_db is not None or snr_max_db is not None):
+        log.warning(
+            "SNR window [%s, %s] dB leaves out %d frames of unknown SNR",
+            snr_min_db,
+            snr_max_db,
+            unknown,
+        )
     if not keep.any():
-        raise ValueError(f"no frame has SNR in [{snr_min_db}, {snr_max_db}] dB")
+        what = f" ({unknown} frames have an unknown SNR)" if unknown else ""
+        raise ValueError(f"no frame has SNR in [{snr_min_db}, {snr_max_db}] dB{what}")
     kept = index.take(np.flatnonzero(keep))
     test_pos = _balanced_take(kept, test, num_classes, rng, "test")
     train = kept.take(np.setdiff1d(np.arange(len(kept)), test_pos))
@@ -151,3 +170,58 @@ def make_split(
         pool_ids=np.sort(train.ids[pool_pos]),
         params=params,
     )
+
+
+def make_own_split(
+    index: Frames, num_classes: int, *, test: float = 0.2, seed: int = 0, classes=None
+) -> Split:
+    """Test, target and pool ids of a working set (``engine.data.align``) by its ``source``.
+
+    Rows from a separate test set are the test split; otherwise a class-balanced test split is
+    carved from the target: ``test`` is a fraction of the smallest target class (< 1) or a
+    total count (>= 1), at least :data:`MIN_TEST_PER_CLASS` per class, and every class must
+    keep :data:`MIN_TARGET_PER_CLASS` target frames. Every pool row is in the pool.
+
+    Args:
+        index: ids, labels, SNRs and the ``source`` column of the working set.
+        num_classes: the target's classes.
+        test: the carved test size (ignored when the working set has test rows).
+        seed: seed of the draw.
+        classes: class names, for the messages.
+
+    Raises:
+        ValueError: the target is too small to carve a test split from, naming the class.
+    """
+    source = index.extra["source"] if index.extra else None
+    if source is None:
+        raise ValueError("the dataset has no source column: it is not a working set")
+    target = index.take(np.flatnonzero(source == "target"))
+    pool_ids = np.sort(index.ids[source == "pool"])
+    params = {"mode": "own data", "test": test, "seed": seed}
+    if (source == "test").any():
+        params["test"] = "test set"
+        test_ids, target_ids = np.sort(index.ids[source == "test"]), np.sort(target.ids)
+        return Split(test_ids, target_ids, pool_ids, params)
+    names = classes or [str(c) for c in range(num_classes)]
+    per_class = np.bincount(target.labels, minlength=num_classes)
+    smallest = int(per_class.min())
+    count = int(test * smallest) if test < 1 else int(test) // num_classes
+    count = max(count, MIN_TEST_PER_CLASS)
+    if smallest - count < MIN_TARGET_PER_CLASS:
+        name = names[int(per_class.argmin())]
+        raise ValueError(
+            f"target class {name!r} has {smallest} frames: a test split of {count} per class "
+            f"(test={test}, at least {MIN_TEST_PER_CLASS}) would leave fewer than "
+            f"{MIN_TARGET_PER_CLASS} to train on; give a separate test set (--test) or more "
+            "target frames"
+        )
+    rng = np.random.default_rng([seed, 0x7E57])
+    taken = [
+        members[_spread_order(target.snr_db[members], rng)[:count]]
+        for members in (np.flatnonzero(target.labels == c) for c in range(num_classes))
+    ]
+    test_pos = np.concatenate(taken)
+    params["test_per_class"] = count
+    test_ids = np.sort(target.ids[test_pos])
+    target_ids = np.sort(np.setdiff1d(target.ids, test_ids))
+    return Split(test_ids, target_ids, pool_ids, params)

@@ -10,9 +10,12 @@ moved in and ``dataset.json`` is written last: a directory without it is not a d
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import logging
+import math
+import numbers
 import posixpath
 import uuid
 from collections.abc import Iterator, Sequence
@@ -25,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engine.data.schema import (
+    EXTRA_COLUMNS,
     META_NAME,
     DatasetMeta,
     Frames,
@@ -97,6 +101,17 @@ def write_shard(directory_uri: str, name: str, frames: Frames) -> ShardInfo:
     )
 
 
+def check_sample_rate_hz(sample_rate_hz: float | None) -> float | None:
+    """``sample_rate_hz`` as a float, or ``None``; an error unless finite and > 0."""
+    if sample_rate_hz is None:
+        return None
+    if isinstance(sample_rate_hz, bool) or not isinstance(sample_rate_hz, numbers.Real):
+        raise ValueError(f"sample_rate_hz must be a number, got {sample_rate_hz!r}")
+    if not math.isfinite(sample_rate_hz) or sample_rate_hz <= 0:
+        raise ValueError(f"sample_rate_hz must be finite and > 0, got {sample_rate_hz!r}")
+    return float(sample_rate_hz)
+
+
 def shard_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
@@ -113,10 +128,13 @@ class DatasetWriter:
         uri: the dataset directory to create.
         classes: class names in label order.
         length: samples per frame.
-        snr_grid_db: the SNR labels used.
+        snr_grid_db: the SNR labels used (NaN, an unknown SNR, is left out of the grid).
         source: provenance recorded in ``dataset.json``.
         shard_bytes: target shard size.
         overwrite: replace an existing dataset at ``uri`` instead of failing.
+        sample_rate_hz: the frames' sample rate in Hz (finite, > 0), or ``None`` if unknown.
+        snr_unknown_ok: accept frames whose SNR is NaN (unknown); otherwise NaN SNR is an
+            error. ``dataset.json`` records how many there are (``snr_unknown_rows``).
     """
 
     def __init__(
@@ -129,6 +147,8 @@ class DatasetWriter:
         *,
         shard_bytes: int = DEFAULT_SHARD_BYTES,
         overwrite: bool = False,
+        sample_rate_hz: float | None = None,
+        snr_unknown_ok: bool = False,
     ) -> None:
         if len(classes) < 1 or len(set(classes)) != len(classes):
             raise ValueError(f"classes must be non-empty and unique, got {list(classes)}")
@@ -139,7 +159,16 @@ class DatasetWriter:
         self.fs, self.path = resolve(uri)
         self.uri = uri
         self.overwrite = overwrite
-        self.meta = DatasetMeta(list(classes), int(length), sorted(map(float, snr_grid_db)), source)
+        grid = sorted(float(s) for s in snr_grid_db if not math.isnan(float(s)))
+        self.meta = DatasetMeta(
+            list(classes),
+            int(length),
+            grid,
+            source,
+            sample_rate_hz=check_sample_rate_hz(sample_rate_hz),
+        )
+        self.snr_unknown_ok = snr_unknown_ok
+        self._snr_unknown_rows = 0
         self.rows_per_shard = rows_per_shard(length, shard_bytes)
         self._buffer: list[Frames] = []
         self._buffered = 0
@@ -165,7 +194,10 @@ class DatasetWriter:
 
     def write(self, frames: Frames) -> None:
         """Validate and buffer frames; full shards are flushed as they fill."""
-        frames = validate_frames(frames, self.meta.num_classes, self.meta.length)
+        frames = validate_frames(
+            frames, self.meta.num_classes, self.meta.length, snr_unknown_ok=self.snr_unknown_ok
+        )
+        self._snr_unknown_rows += int(np.isnan(frames.snr_db).sum())
         self._buffer.append(frames)
         self._buffered += len(frames)
         while self._buffered >= self.rows_per_shard:
@@ -183,8 +215,16 @@ class DatasetWriter:
     def next_shard_index(self) -> int:
         return len(self._shards)
 
-    def add_shard(self, info: ShardInfo) -> None:
-        """Register a shard already written into :attr:`staging_uri`."""
+    def add_shard(self, info: ShardInfo, *, snr_unknown_rows: int = 0) -> None:
+        """Register a shard already written into :attr:`staging_uri`.
+
+        Args:
+            info: the shard's record (from :func:`write_shard`).
+            snr_unknown_rows: how many of its frames have a NaN (unknown) SNR.
+        """
+        if snr_unknown_rows and not self.snr_unknown_ok:
+            raise ValueError(f"{info.name} has frames of unknown SNR; pass snr_unknown_ok=True")
+        self._snr_unknown_rows += snr_unknown_rows
         self._shards.append(info)
 
     def close(self) -> DatasetMeta:
@@ -207,8 +247,8 @@ class DatasetWriter:
         for before, after in itertools.pairwise(shards):
             if after.id_min <= before.id_max:
                 raise ValueError(f"ids overlap between shards {before.name} and {after.name}")
-        meta = DatasetMeta(
-            self.meta.classes, self.meta.length, self.meta.snr_grid_db, self.meta.source, shards
+        meta = dataclasses.replace(
+            self.meta, shards=shards, snr_unknown_rows=self._snr_unknown_rows
         )
         if self.fs.exists(self.path) and not self.overwrite:
             raise FileExistsError(f"{self.uri} appeared while writing; nothing was replaced")
@@ -286,7 +326,7 @@ def read_parquet(source: Any, columns: Sequence[str] | None = None) -> pa.Table:
 
 
 def iter_frames(
-    uri: str, *, with_iq: bool = True, ids: np.ndarray | None = None
+    uri: str, *, with_iq: bool = True, ids: np.ndarray | None = None, extra: bool = False
 ) -> Iterator[Frames]:
     """Yield the dataset shard by shard (memory bounded by one shard).
 
@@ -294,6 +334,7 @@ def iter_frames(
         uri: dataset directory.
         with_iq: read the ``iq`` column too (otherwise only ``id, label, snr``).
         ids: keep only these ids (shards that cannot hold any are skipped).
+        extra: read the provenance columns (``schema.EXTRA_COLUMNS``) the shards have.
     """
     meta = read_meta(uri)
     fs, paths = _shard_paths(uri, meta)
@@ -305,19 +346,25 @@ def iter_frames(
             if lo == hi:
                 continue
         with fs.open(path, "rb") as handle:
-            table = read_parquet(handle, columns)
+            present = pq.read_schema(handle).names if extra else []
+            handle.seek(0)
+            table = read_parquet(handle, columns + [c for c in EXTRA_COLUMNS if c in present])
         if wanted is not None:
             table = table.filter(pc.is_in(table.column("id"), pa.array(wanted[lo:hi])))
         yield frames_from_table(table)
 
 
-def read_frames(uri: str, ids: np.ndarray | None = None, *, with_iq: bool = True) -> Frames:
+def read_frames(
+    uri: str, ids: np.ndarray | None = None, *, with_iq: bool = True, extra: bool = False
+) -> Frames:
     """Read a whole (small) dataset, or the rows with the given ``ids``, into numpy.
+
+    ``extra`` also reads the provenance columns the dataset has (:func:`iter_frames`).
 
     Raises:
         KeyError: some of ``ids`` are not in the dataset.
     """
-    frames = Frames.concat(list(iter_frames(uri, with_iq=with_iq, ids=ids)))
+    frames = Frames.concat(list(iter_frames(uri, with_iq=with_iq, ids=ids, extra=extra)))
     if ids is not None:
         missing = np.setdiff1d(np.asarray(ids, np.int64), frames.ids)
         if len(missing):
@@ -359,7 +406,6 @@ def verify(uri: str) -> list[str]:
     """Check every shard's checksum, row count, schema and ids; return the problems found."""
     meta = read_meta(uri)
     fs, paths = _shard_paths(uri, meta)
-    expected = arrow_schema(meta.length)
     problems = []
     for shard, path in zip(meta.shards, paths, strict=True):
         if not fs.exists(path):
@@ -372,6 +418,7 @@ def verify(uri: str) -> list[str]:
             parquet = pq.ParquetFile(handle)
             schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
             ids = parquet.read(columns=["id", "label"], use_threads=False)
+        expected = arrow_schema(meta.length, [c for c in EXTRA_COLUMNS if c in schema.names])
         if not schema.equals(expected):
             problems.append(f"{shard.name}: schema {schema} differs from {expected}")
         if rows != shard.num_rows:

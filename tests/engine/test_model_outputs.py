@@ -157,7 +157,10 @@ def test_score_batch_scores_a_batch():
 
 
 def test_bad_inputs_name_the_scorer():
-    with pytest.raises(ValueError, match=r"'margin'.*labels must lie in \[0, 3\)"):
-        compute_outputs(Split(), IQ, LABELS + 1, Needs.PROBS, scorer="margin")
+    with pytest.raises(ValueError, match=r"'grand'.*labels must lie in \[0, 3\)"):
+        compute_outputs(Split(), IQ, LABELS + 1, Needs.LAST_LAYER_GRAD, scorer="grand")
+    # A scorer that reads no labels scores frames whose labels the model does not know.
+    outputs = compute_outputs(Split(), IQ, LABELS + 1, Needs.PROBS, scorer="margin")
+    assert outputs.probs.shape == (len(IQ), 3)
     with pytest.raises(ValueError, match=r"'margin'.*expected iq"):
         compute_outputs(Split(), IQ, LABELS[:3], Needs.PROBS, scorer="margin")

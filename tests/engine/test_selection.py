@@ -57,7 +57,9 @@ def test_bad_inputs_are_errors():
     with pytest.raises(ValueError, match="shape"):
         select([1, 2], [0.0], [0, 0], 1, balanced=False, num_classes=1, rng=_rng())
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
-        select([1, 2], [0.0, 1.0], [0, 2], 1, balanced=False, num_classes=2, rng=_rng())
+        select([1, 2], [0.0, 1.0], [0, 2], 1, balanced=True, num_classes=2, rng=_rng())
+    # The global top-k reads no labels: any label is accepted.
+    assert select([1, 2], [0.0, 1.0], [0, 7], 1, balanced=False, num_classes=2, rng=_rng()) == [2]
 
 
 def test_global_selection_ignores_classes():
