@@ -212,6 +212,12 @@ def _expand_values(args: argparse.Namespace) -> dict:
             values = yaml.safe_load(handle) or {}
     flags = {
         "data": args.data,
+        "target": args.target,
+        "pool": args.pool,
+        "test": args.test,
+        "length_policy": args.length_policy,
+        "pool_snr_min_db": args.pool_snr_min,
+        "pool_snr_max_db": args.pool_snr_max,
         "out": args.out,
         "scorer": args.scorer,
         "model": args.model,
@@ -220,6 +226,8 @@ def _expand_values(args: argparse.Namespace) -> dict:
         "seed": args.seed,
     }
     values.update({key: value for key, value in flags.items() if value is not None})
+    if args.class_map:
+        values["class_map"] = {**(values.get("class_map") or {}), **_class_map(args.class_map)}
     if args.rate is not None or args.count is not None:
         values.update(rate=args.rate, count=args.count)
     if args.workers is not None or args.gpus:
@@ -236,9 +244,36 @@ def _expand_values(args: argparse.Namespace) -> dict:
         if args.executor:
             scoring["executor"] = args.executor
         values["scoring"] = scoring
-    if "data" not in values or "out" not in values:
-        raise ValueError("expand needs --data and --out (flags or keys of --config)")
+    if "out" not in values or not ("data" in values or "target" in values):
+        raise ValueError(
+            "expand needs --out and either --data or --target with --pool (flags or keys of "
+            "--config)"
+        )
     return values
+
+
+def _class_map(text: str) -> dict[str, str | None]:
+    """``'A=B,C='`` -> ``{'A': 'B', 'C': None}``."""
+    mapping = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        pool_name, sep, target_name = entry.partition("=")
+        if not sep or not pool_name.strip():
+            raise ValueError(f"--class-map entries look like POOL=TARGET, got {entry!r}")
+        mapping[pool_name.strip()] = target_name.strip() or None
+    return mapping
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Write a run's expanded training set (target + selected) as a dataset or a file."""
+    from engine.export import export_run
+
+    summary = export_run(args.run_dir, args.out, format=args.format)
+    print(
+        f"exported {summary['frames']:,} frames ({summary['target']:,} target + "
+        f"{summary['selected']:,} selected, {len(summary['classes'])} classes, "
+        f"L={summary['length']}) as {summary['format']} -> {summary['out']}"
+    )
+    return 0
 
 
 def _expand(args: argparse.Namespace) -> int:
@@ -335,7 +370,21 @@ def _parser() -> argparse.ArgumentParser:
 
     grow = commands.add_parser("expand", help="expand a target set from the pool (DUSE loop)")
     grow.add_argument("--config", help="YAML run config (docs/expansion.md); flags override it")
-    grow.add_argument("--data", help="dataset URI")
+    grow.add_argument("--data", help="one dataset, split into test / target / pool")
+    grow.add_argument("--target", help="your own labelled target set (with --pool)")
+    grow.add_argument("--pool", help="the auxiliary pool, another dataset (with --target)")
+    grow.add_argument("--test", help="a separate test set (default: carved from --target)")
+    grow.add_argument(
+        "--class-map",
+        help="pool class -> target class, e.g. 'GMSK=GFSK,AM-DSB-WC=AM-DSB' ('X=' excludes X)",
+    )
+    grow.add_argument(
+        "--length-policy",
+        choices=("error", "crop", "pad", "resample"),
+        help="pool frames of another length (default: error)",
+    )
+    grow.add_argument("--pool-snr-min", type=float, help="keep pool frames with SNR >= this (dB)")
+    grow.add_argument("--pool-snr-max", type=float, help="keep pool frames with SNR <= this (dB)")
     grow.add_argument("--out", help="run directory URI; an existing run of the config resumes")
     grow.add_argument("--scorer", help="registered scorer name (see `duse scorers`)")
     grow.add_argument("--model", help="architecture that scores the pool")
@@ -348,6 +397,12 @@ def _parser() -> argparse.ArgumentParser:
     grow.add_argument("--gpus", type=int, help="GPUs: one scoring actor each; training on GPU")
     grow.add_argument("--executor", choices=("ray", "local"), help="scoring executor")
     grow.set_defaults(run=_expand)
+
+    take = commands.add_parser("export", help="a run's expanded training set, for other tools")
+    take.add_argument("run_dir", metavar="RUN", help="expansion run directory")
+    take.add_argument("--out", required=True, help="dataset directory (parquet) or file")
+    take.add_argument("--format", choices=("parquet", "npz", "hdf5"), default="parquet")
+    take.set_defaults(run=_export)
 
     zsl = commands.add_parser("zsl", help="SigZSLNet zero-shot classification (groups, seeds)")
     zsl.add_argument("--config", required=True, help="ZSL run config YAML")

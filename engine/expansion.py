@@ -115,7 +115,8 @@ class SplitSpec:
 
     def __post_init__(self) -> None:
         if self.file is not None:
-            given = [k for k, v in asdict(self).items() if k != "file" and v != _SPLIT_DEFAULTS[k]]
+            defaults = asdict(SplitSpec())
+            given = [k for k, v in asdict(self).items() if k != "file" and v != defaults[k]]
             if given:
                 raise ValueError(f"split: file is given, so {given} would be ignored; drop them")
 
@@ -141,7 +142,6 @@ class SplitSpec:
         )
 
 
-_SPLIT_DEFAULTS = {"test": 0.2, "target": 0.01, "snr_min_db": None, "snr_max_db": None}
 # Own-data mode: the keys that name and fit the datasets (engine.data.align.Sources).
 SOURCE_KEYS = ("target", "pool", "test", "class_map", "length_policy")
 SOURCE_KEYS += ("pool_snr_min_db", "pool_snr_max_db")
@@ -235,8 +235,7 @@ class ExpandConfig:
             raise ValueError("class_map and length_policy apply to target and pool only")
         if self.target:
             self.sources()  # checks length_policy and class_map
-            split = {k: v for k, v in asdict(self.split).items() if k != "test"}
-            if split != {**{k: v for k, v in _SPLIT_DEFAULTS.items() if k != "test"}, "file": None}:
+            if replace(self.split, test=SplitSpec.test) != SplitSpec():
                 raise ValueError(
                     "with target and pool only split.test applies (the test split carved from "
                     "the target); use pool_snr_min_db / pool_snr_max_db to filter the pool"

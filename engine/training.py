@@ -26,7 +26,7 @@ from torch import nn
 
 import models
 from engine._internal.config import checked_fields
-from engine.data.schema import Frames
+from engine.data.schema import DatasetMeta, Frames
 from engine.data.store import read_frames, read_meta
 
 __all__ = [
@@ -105,7 +105,11 @@ class TrainConfig:
 
 @dataclass
 class FitResult:
-    """Trained weights and how they were obtained."""
+    """Trained weights and how they were obtained.
+
+    ``classes`` are the class names of the training data in label order (None in files saved
+    before they were recorded); :meth:`check_data` compares them and ``length`` with a dataset.
+    """
 
     model_name: str
     num_classes: int
@@ -113,6 +117,32 @@ class FitResult:
     state_dict: dict[str, torch.Tensor]
     history: list[dict[str, float]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    classes: list[str] | None = None
+
+    def check_data(self, meta: DatasetMeta, what: str = "the data") -> None:
+        """Refuse a dataset whose frame length or class names differ from the training data's.
+
+        Raises:
+            ValueError: one line naming both lengths or both class lists.
+        """
+        if self.length != meta.length:
+            raise ValueError(
+                f"the weights take frames of L={self.length}, {what} has L={meta.length}"
+            )
+        if self.classes is not None and list(self.classes) != list(meta.classes):
+            order = (
+                " (the same names in another order)"
+                if set(self.classes) == set(meta.classes)
+                else ""
+            )
+            raise ValueError(
+                f"the weights know classes {list(self.classes)}, {what} has "
+                f"{list(meta.classes)}{order}"
+            )
+        if self.num_classes != meta.num_classes:
+            raise ValueError(
+                f"the weights know {self.num_classes} classes, {what} has {meta.num_classes}"
+            )
 
     def model(self) -> nn.Module:
         """A fresh model (eval mode) holding the trained weights."""
@@ -361,7 +391,9 @@ def fit(
         state = model.state_dict()
     else:
         state, history = _fit_on_ray(job, config)
-    return FitResult(model_name, meta.num_classes, meta.length, state, history, asdict(config))
+    return FitResult(
+        model_name, meta.num_classes, meta.length, state, history, asdict(config), meta.classes
+    )
 
 
 def evaluate(
@@ -374,6 +406,7 @@ def evaluate(
         (``{class: accuracy}``), ``confusion`` (rows = true class, columns = predicted), ``n``.
     """
     meta = read_meta(data_uri)
+    result.check_data(meta, data_uri)
     frames = read_frames(data_uri, ids)
     if len(frames) == 0:
         raise ValueError("evaluate needs at least one id, got none")
@@ -382,7 +415,8 @@ def evaluate(
     hit = predicted == truth
     confusion = np.zeros((meta.num_classes, meta.num_classes), np.int64)
     np.add.at(confusion, (truth, predicted), 1)
-    per_snr = {f"{s:g}": float(hit[frames.snr_db == s].mean()) for s in np.unique(frames.snr_db)}
+    known = np.unique(frames.snr_db[~np.isnan(frames.snr_db)])  # NaN: SNR unknown
+    per_snr = {f"{s:g}": float(hit[frames.snr_db == s].mean()) for s in known}
     per_class = {
         name: float(hit[truth == c].mean())
         for c, name in enumerate(meta.classes)

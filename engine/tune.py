@@ -31,8 +31,9 @@ import yaml
 
 import models
 from engine._internal.config import checked_fields
-from engine.data.splits import Split
-from engine.data.store import read_index, read_meta
+from engine.data.align import Sources, build_working_set
+from engine.data.splits import Split, make_own_split
+from engine.data.store import read_frames, read_index, read_meta
 from engine.expansion import ExpandConfig, SplitSpec, budget_size, expand
 from engine.scoring import ScoringConfig
 from engine.training import TrainConfig, evaluate, fit
@@ -123,8 +124,16 @@ class BenchmarkConfig:
     """A complete, validated benchmark. Unknown keys are errors at every level.
 
     Attributes:
-        data: dataset URI (canonical format).
+        data: dataset URI (canonical format), split into test / target / pool per seed.
         out: output directory (local path: Tune and matplotlib write files).
+        target: own data instead of ``data``: your labelled target set (with ``pool``).
+        pool: own data: the auxiliary pool, another dataset.
+        test: own data: a separate test set (None: ``split.test`` is carved from the target
+            per seed).
+        class_map: own data: ``{pool class: target class or None}``.
+        length_policy: own data: ``error``, ``crop``, ``pad`` or ``resample``.
+        pool_snr_min_db: own data: keep pool frames with SNR >= this.
+        pool_snr_max_db: own data: keep pool frames with SNR <= this.
         generate: synthesise ``data`` first when it is missing (None: it must exist).
         methods: the rows; YAML entries are scorer names or ``{name, scorer, params, rounds}``
             mappings (see :meth:`from_dict`). Default: the eight baselines, ``duse``, ``random``.
@@ -149,8 +158,15 @@ class BenchmarkConfig:
         tune: Ray Tune settings.
     """
 
-    data: str
-    out: str
+    data: str | None = None
+    out: str | None = None
+    target: str | None = None
+    pool: str | None = None
+    test: str | None = None
+    class_map: dict[str, str | None] = field(default_factory=dict)
+    length_policy: str = "error"
+    pool_snr_min_db: float | None = None
+    pool_snr_max_db: float | None = None
     generate: GenerateSpec | None = None
     methods: tuple[MethodSpec, ...] = ()
     rates: tuple[float, ...] = DEFAULT_RATES
@@ -185,7 +201,7 @@ class BenchmarkConfig:
         values = checked_fields(cls, values, "benchmark config")
         sections = {
             "generate": lambda v: GenerateSpec(**checked_fields(GenerateSpec, v, "generate")),
-            "split": lambda v: SplitSpec(**checked_fields(SplitSpec, v, "split")),
+            "split": SplitSpec.from_dict,
             "train": TrainConfig.from_dict,
             "eval_train": TrainConfig.from_dict,
             "scoring": ScoringConfig.from_dict,
@@ -297,6 +313,19 @@ def validate(config: BenchmarkConfig) -> None:
             scorer parameter or option.
         KeyError: an unknown scorer or model.
     """
+    if not config.out:
+        raise ValueError("out (the benchmark directory) is required")
+    if bool(config.data) == bool(config.target and config.pool):
+        raise ValueError("give data (one dataset) or target and pool (your own data), not both")
+    if config.target and config.generate is not None:
+        raise ValueError("generate makes data; it does not apply to target and pool")
+    if config.target:
+        sources_of(config)  # checks class_map and length_policy
+        if replace(config.split, test=SplitSpec.test) != SplitSpec():
+            raise ValueError(
+                "with target and pool only split.test applies (the test split carved from the "
+                "target); use pool_snr_min_db / pool_snr_max_db to filter the pool"
+            )
     for key in ("methods", "rates", "seeds", "eval_models"):
         if not getattr(config, key):
             raise ValueError(f"empty grid: {key} is empty")
@@ -326,6 +355,28 @@ def validate(config: BenchmarkConfig) -> None:
         raise ValueError("rates and seeds must not repeat")
 
 
+def sources_of(config: BenchmarkConfig) -> Sources:
+    """Own-data mode: the datasets and how the pool is fitted to the target."""
+    return Sources(
+        config.target,
+        config.pool,
+        config.test,
+        dict(config.class_map or {}),
+        config.length_policy,
+        config.pool_snr_min_db,
+        config.pool_snr_max_db,
+    )
+
+
+def _make_split(config: BenchmarkConfig, meta, seed: int) -> Split:
+    if config.target:
+        index = read_frames(config.data, with_iq=False, extra=True)
+        return make_own_split(
+            index, meta.num_classes, test=config.split.test, seed=seed, classes=meta.classes
+        )
+    return config.split.make(read_index(config.data), meta.num_classes, seed)
+
+
 def _prepare(config: BenchmarkConfig) -> dict[int, str]:
     """Generate the data if asked, write one split per seed, check every cell's budget.
 
@@ -339,7 +390,7 @@ def _prepare(config: BenchmarkConfig) -> dict[int, str]:
         spec = config.generate
         log.info("generating %s at scale %g into %s", spec.profile, spec.scale, config.data)
         generate(spec.profile, config.data, scale=spec.scale, seed=spec.seed, progress=True)
-    meta, index = read_meta(config.data), read_index(config.data)
+    meta = read_meta(config.data)
     for name in {config.model, *config.eval_models}:
         if meta.length < models.model_spec(name).min_length:
             raise ValueError(f"model {name!r} cannot take frames of L={meta.length}")
@@ -347,7 +398,7 @@ def _prepare(config: BenchmarkConfig) -> dict[int, str]:
     for seed in config.seeds:
         uri = os.path.join(config.out, "splits", f"seed-{seed}.json")
         if not os.path.exists(uri):
-            split = config.split.make(index, meta.num_classes, seed)
+            split = _make_split(config, meta, seed)
             os.makedirs(os.path.dirname(uri), exist_ok=True)
             split.save(uri)
         splits[seed] = uri
@@ -382,7 +433,7 @@ def _expand_config(config: BenchmarkConfig, cell: dict[str, Any], split_file: st
         rate=cell["rate"],
         balanced=config.balanced,
         seed=cell["seed"],
-        split=replace(config.split, file=split_file),
+        split=SplitSpec(file=split_file),
         train=config.train,
         evaluate=False,
         scoring=config.scoring,
@@ -507,8 +558,12 @@ def _run_grid(
 
 def _absolute(config: BenchmarkConfig) -> BenchmarkConfig:
     """Local paths made absolute: Tune runs each trial in its own working directory."""
-    data = config.data if "://" in config.data else os.path.abspath(config.data)
-    return replace(config, data=data, out=os.path.abspath(config.out))
+
+    def absolute(uri: str | None) -> str | None:
+        return uri if uri is None or "://" in uri else os.path.abspath(uri)
+
+    paths = {key: absolute(getattr(config, key)) for key in ("data", "target", "pool", "test")}
+    return replace(config, **paths, out=os.path.abspath(config.out))
 
 
 def run_benchmark(
@@ -534,6 +589,9 @@ def run_benchmark(
 
     validate(config)
     config = _absolute(config)
+    if config.target:  # own data: the cells run on one working set in the target's classes
+        working = build_working_set(sources_of(config), os.path.join(config.out, "data"))
+        config = replace(config, data=working.uri)
     splits = _prepare(config)
     if on_prepared is not None:
         on_prepared()

@@ -185,7 +185,7 @@ class _Assembler:
             "uri": uri,
             "classes": meta.classes,
             "length": meta.length,
-            "sample_rate_hz": getattr(meta, "sample_rate_hz", None),
+            "sample_rate_hz": meta.sample_rate_hz,
             "kept_per_class": dict(zip(alignment.target_classes, kept.tolist(), strict=True)),
             "left_out_per_class": {k: v for k, v in left_out.items() if v},
             "mapped": alignment.pairs(),
@@ -228,7 +228,7 @@ def _warn_about(report: dict[str, Any], target: DatasetMeta) -> None:
                 target.length,
                 report["length_policy"],
             )
-        rates = (part["sample_rate_hz"], getattr(target, "sample_rate_hz", None))
+        rates = (part["sample_rate_hz"], target.sample_rate_hz)
         if None not in rates and rates[0] != rates[1]:
             log.warning("%s sample rate %g Hz differs from the target's %g Hz", name, *rates)
 
@@ -283,12 +283,15 @@ def build_working_set(sources: Sources, out: str, *, overwrite: bool = False) ->
         if name in metas:
             alignments[name] = align_classes(target.classes, metas[name].classes, sources.class_map)
     grid = sorted({snr for meta in metas.values() for snr in meta.snr_grid_db})
-    writer_options = {"overwrite": True}
-    rate = getattr(target, "sample_rate_hz", None)
-    if rate is not None:
-        writer_options["sample_rate_hz"] = rate
     with DatasetWriter(
-        out, target.classes, target.length, grid, description, **writer_options
+        out,
+        target.classes,
+        target.length,
+        grid,
+        description,
+        overwrite=True,
+        sample_rate_hz=target.sample_rate_hz,
+        snr_unknown_ok=True,
     ) as writer:
         assembler = _Assembler(writer, sources)
         windows = {

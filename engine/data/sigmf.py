@@ -100,12 +100,10 @@ def _open(meta: Path) -> Any:
     from sigmf.error import SigMFError
 
     try:
-        # the checksum is checked below, on the pass that also computes the SHA-256
+        # core:sha512 is checked by _digests, on the pass that also computes the SHA-256
         recording = sigmffile.fromfile(str(meta), skip_checksum=True)
     except (SigMFError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"cannot read SigMF recording {meta}: {err}") from err
-    if not isinstance(recording, sigmffile.SigMFFile):
-        raise ValueError(f"{meta} is not a single SigMF recording")
     if recording.data_file is None or not Path(recording.data_file).is_file():
         raise ValueError(f"{meta} has no data file: expected {meta.with_suffix('.sigmf-data')}")
     datatype = recording.get_global_field("core:datatype")

@@ -85,7 +85,13 @@ def test_run_directory_is_complete(local_run):
     assert stored["scorer"] == "duse" and stored["train"]["epochs"] == 1
     assert stored["rate"] is None and stored["count"] == 66
     table = pq.read_table(f"{run}/manifest.parquet")
-    assert table.column_names == ["id", "round", "rank", "score", "label", "snr"]
+    assert table.column_names == [
+        *("id", "round", "rank", "score", "label", "snr"),
+        *("source", "source_id", "source_class"),
+    ]
+    # one dataset: each row is its own source, named by its class
+    assert set(table.column("source").to_pylist()) == {"data"}
+    assert table.column("source_id").to_pylist() == table.column("id").to_pylist()
     assert table.column("rank").to_pylist() == [*range(22), *range(22), *range(22)]
     scores = table.column("score").to_numpy()[:22]
     assert (np.diff(scores) <= 0).all()  # best first within a round

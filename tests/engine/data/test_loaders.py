@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from engine.data import loaders
+from engine.data.info import dataset_info, format_info
 from engine.data.loaders import (
     KINDS,
     RML2018_CLASS_ORDERS,
@@ -501,13 +502,105 @@ def test_npz_refuses_object_arrays_and_conflicting_classes(tmp_path):
         convert_npz(str(src), str(tmp_path / "ds"))
 
 
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_npz_complex_x_becomes_i_and_q_rows(tmp_path, monkeypatch, dtype):
+    monkeypatch.setattr(loaders, "_NPZ_CHUNK_BYTES", 7 * 8 * 32)  # 7 rows per chunk
+    X, y, snr = npz_arrays()
+    Xc = (X[:, 0] + 1j * X[:, 1]).astype(dtype)  # [N, L]
+    src = tmp_path / "src.npz"
+    _save_npz(src, X=Xc, y=y, snr=snr)
+    out = str(tmp_path / "ds")
+    meta = convert_npz(str(src), out, shard_bytes=2048)
+    assert meta.length == 32 and meta.num_rows == 40
+    back = read_frames(out)
+    np.testing.assert_array_equal(back.iq[:, 0], Xc.real.astype(np.float32))
+    np.testing.assert_array_equal(back.iq[:, 1], Xc.imag.astype(np.float32))
+    np.testing.assert_array_equal(back.iq, X)  # float32 parts survive complex128 exactly
+    _save_npz(src, X=Xc[:, None, :], y=y, snr=snr)
+    with pytest.raises(ValueError, match=r"complex X must have shape \(N, L\), got \(40, 1, 32\)"):
+        convert_npz(str(src), str(tmp_path / "bad"))
+
+
+@pytest.mark.parametrize("kind", ["U", "S"])
+def test_npz_string_labels_name_the_classes(tmp_path, kind):
+    X, y, snr = npz_arrays()
+    words = np.array(["qpsk", "am", "bpsk"])[y].astype(kind)  # rows 0, 1, 2: qpsk, am, bpsk
+    src = tmp_path / "src.npz"
+    _save_npz(src, X=X, y=words, snr=snr)
+    meta = convert_npz(str(src), str(tmp_path / "sorted"))
+    assert meta.classes == ["am", "bpsk", "qpsk"]
+    labels = read_frames(str(tmp_path / "sorted")).labels
+    np.testing.assert_array_equal(labels[:6], [2, 0, 1, 2, 0, 1])
+    meta = convert_npz(str(src), str(tmp_path / "given"), classes=["bpsk", "qpsk", "fm", "am"])
+    assert meta.classes == ["bpsk", "qpsk", "fm", "am"]
+    np.testing.assert_array_equal(read_frames(str(tmp_path / "given")).labels[:3], [1, 3, 0])
+    with pytest.raises(ValueError, match=r"y holds class names not in the classes .*: \['qpsk'\]"):
+        convert_npz(str(src), str(tmp_path / "bad"), classes=["am", "bpsk"])
+    _save_npz(src, X=X, y=words, snr=snr, classes=np.array(["qpsk", "bpsk", "am"]))
+    meta = convert_npz(str(src), str(tmp_path / "file"))
+    assert meta.classes == ["qpsk", "bpsk", "am"]
+    np.testing.assert_array_equal(read_frames(str(tmp_path / "file")).labels[:3], [0, 2, 1])
+    assert not (tmp_path / "bad").exists()
+
+
+def test_npz_without_snr_has_unknown_snr(tmp_path, caplog):
+    X, y, _snr = npz_arrays()
+    src = tmp_path / "src.npz"
+    _save_npz(src, X=X, y=y)
+    out = str(tmp_path / "ds")
+    meta = convert_npz(str(src), out, sample_rate_hz=200_000)
+    assert "no 'snr' key: the SNR of all 40 frames is unknown" in caplog.text
+    assert meta.snr_grid_db == [] and meta.snr_unknown_rows == 40
+    assert read_meta(out).snr_unknown_rows == 40 and read_meta(out).sample_rate_hz == 200_000.0
+    back = read_frames(out)
+    assert back.snr_db.dtype == np.float32 and np.isnan(back.snr_db).all()
+    np.testing.assert_array_equal(back.iq, X)
+    info = dataset_info(out)
+    assert info["counts"]["class_1"] == {"unknown": 13} and info["snr_unknown_rows"] == 40
+    text = format_info(info)
+    assert "snr      SNR unknown for 40 frames" in text and "rate     200,000 Hz" in text
+    assert verify(out) == []
+
+
+def test_npz_nan_snr_rows_are_unknown_inf_is_refused(tmp_path):
+    X, y, snr = npz_arrays()
+    snr = snr.astype(np.float64)
+    snr[[3, 7]] = np.nan
+    src = tmp_path / "src.npz"
+    _save_npz(src, X=X, y=y, snr=snr)
+    meta = convert_npz(str(src), str(tmp_path / "ds"))
+    assert meta.snr_unknown_rows == 2 and meta.snr_grid_db == [-10.0, 0.0, 10.0]
+    back = read_frames(str(tmp_path / "ds"))
+    np.testing.assert_array_equal(np.flatnonzero(np.isnan(back.snr_db)), [3, 7])
+    snr[5] = -np.inf
+    _save_npz(src, X=X, y=y, snr=snr)
+    with pytest.raises(ValueError, match=r"snr holds inf \(first at row 5\)"):
+        convert_npz(str(src), str(tmp_path / "inf"))
+    assert not (tmp_path / "inf").exists()
+
+
+def test_sample_rate_is_recorded_for_every_converter(tmp_path, rml2018_file):
+    raw = pickle.dumps(rml2016_dict(length=16), protocol=4)
+    (tmp_path / "src.pkl").write_bytes(raw)
+    meta = convert_rml2016(str(tmp_path / "src.pkl"), str(tmp_path / "a"), sample_rate_hz=2e5)
+    assert meta.sample_rate_hz == 2e5 and read_meta(str(tmp_path / "a")).sample_rate_hz == 2e5
+    meta = convert_rml2018(str(rml2018_file[0]), str(tmp_path / "h5"), sample_rate_hz=1e6)
+    assert read_meta(str(tmp_path / "h5")).sample_rate_hz == 1e6
+    assert convert_rml2016(str(tmp_path / "src.pkl"), str(tmp_path / "b")).sample_rate_hz is None
+    for bad in (0, -5.0, float("nan"), "fast"):
+        with pytest.raises(ValueError, match="sample_rate_hz must be"):
+            convert("rml2016", str(tmp_path / "src.pkl"), str(tmp_path / "c"), sample_rate_hz=bad)
+    assert not (tmp_path / "c").exists()
+
+
 # ------------------------------------------------------------------ convert and outputs
 
 
 def test_convert_unknown_kind_and_option(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown kind 'mat'.*\['npz', 'rml2016', 'rml2018'\]"):
+    kinds = r"\['npz', 'rml2016', 'rml2018', 'sigmf'\]"
+    with pytest.raises(ValueError, match=rf"unknown kind 'mat'.*{kinds}"):
         convert("mat", "x", str(tmp_path / "ds"))
-    assert KINDS == ("npz", "rml2016", "rml2018")
+    assert KINDS == ("npz", "rml2016", "rml2018", "sigmf")
     with pytest.raises(ValueError, match=r"rml2016 does not take option\(s\) \['classes'\]"):
         convert("rml2016", "x", str(tmp_path / "ds"), classes=["a"])
 

@@ -76,3 +76,22 @@ def test_impossible_sizes(kwargs, message):
 def test_missing_class():
     with pytest.raises(ValueError, match="only 4 of 5 classes"):
         make_split(index(), 5)
+
+
+def test_unknown_snr_rows_are_one_snr_group_and_left_out_by_a_window(caplog):
+    idx = index(snrs=(0.0, 10.0, float("nan")))  # 20 frames per (class, SNR) key
+    split = make_split(idx, 4, test=12, target=4, seed=3)  # 3 test frames per class
+    pos = np.searchsorted(idx.ids, split.test_ids)
+    for c in range(4):
+        snr = idx.snr_db[pos][idx.labels[pos] == c]
+        assert np.isnan(snr).sum() == 1 and sorted(snr[~np.isnan(snr)]) == [0.0, 10.0]
+    all_ids = np.concatenate([split.test_ids, split.target_ids, split.pool_ids])
+    assert len(all_ids) == len(idx)
+    windowed = make_split(idx, 4, test=0.5, target=4, snr_min_db=-20, seed=3)
+    kept = np.concatenate([windowed.test_ids, windowed.target_ids, windowed.pool_ids])
+    assert len(kept) == 4 * 2 * 20
+    assert not np.isnan(idx.snr_db[np.searchsorted(idx.ids, kept)]).any()
+    assert "leaves out 80 frames of unknown SNR" in caplog.text
+    only_unknown = index(snrs=(float("nan"),))
+    with pytest.raises(ValueError, match=r"no frame has SNR .* \(80 frames have an unknown SNR\)"):
+        make_split(only_unknown, 4, snr_max_db=30)

@@ -14,6 +14,7 @@ from engine.data.store import (
     read_meta,
     to_ray_dataset,
     verify,
+    write_shard,
 )
 from tests.conftest import make_frames
 
@@ -188,3 +189,60 @@ def test_ray_dataset_keeps_tensor_column(ray_session, tmp_path):
     order = np.argsort(ids)
     assert iq.shape == (100, 2, 16) and iq.dtype == np.float32
     np.testing.assert_array_equal(iq[order], frames.iq)
+
+
+def test_unknown_snr_needs_the_writers_permission(tmp_path):
+    good = make_frames(12, length=16)
+    snr = good.snr_db.copy()
+    snr[[2, 5, 6]] = np.nan
+    unknown = Frames(good.ids, good.labels, snr, good.iq)
+    with pytest.raises(ValueError, match=r"snr holds NaN \(first at row 2, id 2\).*snr_unknown_ok"):
+        write(str(tmp_path / "refused"), unknown)
+    assert not (tmp_path / "refused").exists()
+    uri = str(tmp_path / "ds")
+    meta = write(uri, unknown, snr_unknown_ok=True)
+    assert meta.snr_unknown_rows == 3 and read_meta(uri).snr_unknown_rows == 3
+    np.testing.assert_array_equal(np.flatnonzero(np.isnan(read_frames(uri).snr_db)), [2, 5, 6])
+    snr[7] = np.inf
+    with pytest.raises(ValueError, match=r"snr holds inf \(first at row 7, id 7\)"):
+        write(
+            str(tmp_path / "inf"), Frames(good.ids, good.labels, snr, good.iq), snr_unknown_ok=True
+        )
+    assert not (tmp_path / "inf").exists()
+
+
+def test_snr_grid_leaves_out_nan_and_sample_rate_is_recorded(tmp_path):
+    uri = str(tmp_path / "ds")
+    frames = make_frames(6, length=16)
+    with DatasetWriter(
+        uri, CLASSES, 16, [10, float("nan"), -10], {}, sample_rate_hz=1_000_000
+    ) as writer:
+        writer.write(frames)
+    meta = read_meta(uri)
+    assert meta.snr_grid_db == [-10.0, 10.0] and meta.sample_rate_hz == 1e6
+    assert meta.snr_unknown_rows == 0
+    for bad in (0.0, -1.0, float("inf"), "1 MHz", True):
+        with pytest.raises(ValueError, match="sample_rate_hz must be"):
+            DatasetWriter(str(tmp_path / "bad"), CLASSES, 16, [0], {}, sample_rate_hz=bad)
+
+
+def test_dataset_json_without_the_new_keys_still_loads(tmp_path):
+    uri = str(tmp_path / "ds")
+    write(uri, make_frames(10))
+    path = tmp_path / "ds" / "dataset.json"
+    body = json.loads(path.read_text())
+    assert body["sample_rate_hz"] is None and body["snr_unknown_rows"] == 0
+    del body["sample_rate_hz"], body["snr_unknown_rows"]
+    path.write_text(json.dumps(body))
+    meta = read_meta(uri)
+    assert meta.sample_rate_hz is None and meta.snr_unknown_rows == 0 and meta.num_rows == 10
+
+
+def test_added_shards_declare_their_unknown_snr(tmp_path):
+    with (
+        pytest.raises(ValueError, match="unknown SNR; pass snr_unknown_ok=True"),
+        DatasetWriter(str(tmp_path / "ds"), CLASSES, 16, [0], {}) as writer,
+    ):
+        info = write_shard(writer.staging_uri, "part-00000.parquet", make_frames(4, length=16))
+        writer.add_shard(info, snr_unknown_rows=1)
+    assert list(tmp_path.iterdir()) == []
