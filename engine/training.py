@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 import models
+from engine._internal.atomic import write_bytes
 from engine._internal.config import checked_fields
 from engine.data.schema import DatasetMeta, Frames
 from engine.data.store import read_frames, read_meta
@@ -151,11 +152,14 @@ class FitResult:
         return model.eval()
 
     def save(self, uri: str) -> None:
-        """Write to a path or fsspec URI (``torch.save`` format)."""
+        """Write to a path or fsspec URI (``torch.save`` format).
+
+        The write is atomic (:func:`engine._internal.atomic.write_bytes`): staged under a hidden
+        sibling name, moved into place once complete, the staging removed on failure.
+        """
         buffer = io.BytesIO()
         torch.save(asdict(self), buffer)
-        with fsspec.open(uri, "wb") as handle:
-            handle.write(buffer.getvalue())
+        write_bytes(uri, buffer.getbuffer())
 
     @classmethod
     def load(cls, uri: str) -> FitResult:

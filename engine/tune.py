@@ -441,7 +441,7 @@ def _expand_config(config: BenchmarkConfig, cell: dict[str, Any], split_file: st
     )
 
 
-def _eval_seed(seed: int, model_index: int) -> int:
+def eval_seed(seed: int, model_index: int) -> int:
     """Training seed of evaluation model ``model_index`` in a cell of ``seed``."""
     return int(np.random.SeedSequence([seed, 0xE7A1, model_index]).generate_state(1)[0] >> 1)
 
@@ -472,7 +472,7 @@ def run_cell(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> 
     evaluations = {}
     for model_index, name in enumerate(config.eval_models):
         train = replace(
-            config.eval_train or config.train, seed=_eval_seed(cell["seed"], model_index)
+            config.eval_train or config.train, seed=eval_seed(cell["seed"], model_index)
         )
         start = time.perf_counter()
         weights = fit(name, config.data, expansion.target_ids, train)

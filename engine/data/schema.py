@@ -19,7 +19,10 @@ there) and ``round`` (the expansion round that selected it, 0 for the target).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -29,10 +32,12 @@ __all__ = [
     "EXTRA_COLUMNS",
     "FORMAT_VERSION",
     "META_NAME",
+    "SHARD_NAME_PATTERN",
     "DatasetMeta",
     "Frames",
     "ShardInfo",
     "arrow_schema",
+    "check_shard_name",
     "frames_from_table",
     "frames_to_table",
     "validate_frames",
@@ -276,19 +281,151 @@ class DatasetMeta:
 
     @classmethod
     def from_json(cls, text: str) -> DatasetMeta:
-        body = json.loads(text)
-        version = body.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(f"unsupported dataset format_version {version!r}")
-        rate = body.get("sample_rate_hz")
-        return cls(
-            classes=list(body["classes"]),
-            length=int(body["length"]),
-            snr_grid_db=[float(s) for s in body["snr_grid_db"]],
-            source=body["source"],
-            shards=[ShardInfo(**s) for s in body["shards"]],
-            format_version=version,
-            # both keys are absent from dataset.json files written before they existed
-            sample_rate_hz=None if rate is None else float(rate),
-            snr_unknown_rows=int(body.get("snr_unknown_rows", 0)),
+        """Parse ``dataset.json``, checking every key's type.
+
+        Raises:
+            ValueError: not JSON, not an object, an unknown or missing key, a value of the wrong
+                type (the message names the key, e.g. ``shards[2].name``), a shard name that is
+                not a plain ``part-NNNNN.parquet`` file name, or an unsupported
+                ``format_version``.
+        """
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{META_NAME} is not valid JSON: {err}") from None
+        return _meta_from_body(cls, body)
+
+
+SHARD_NAME_PATTERN = re.compile(r"part-[0-9]{1,12}\.parquet")
+_SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+_META_KEYS = {"num_rows"}  # written for people (the sum over the shards), checked on reading
+
+
+def check_shard_name(name: object) -> str:
+    """``name`` if it is a shard file name ``part-NNNNN.parquet``; a ``ValueError`` otherwise.
+
+    Shard names in ``dataset.json`` are joined to the dataset directory; a name with a
+    separator, ``..`` or an absolute path would read a file outside it.
+    """
+    if not isinstance(name, str) or not SHARD_NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"shard name {name!r} is not a shard file name (part-NNNNN.parquet inside the "
+            "dataset directory)"
         )
+    return name
+
+
+def _fail(key: str, expected: str, value: object) -> ValueError:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return ValueError(
+        f"{META_NAME}: key {key!r} must be {expected}, got {type(value).__name__} {shown}"
+    )
+
+
+def _int(body: dict, key: str, where: str = "", minimum: int | None = None) -> int:
+    value = body[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(where + key, "an integer", value)
+    if minimum is not None and value < minimum:
+        raise _fail(where + key, f"an integer >= {minimum}", value)
+    return value
+
+
+def _number(value: object, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _fail(key, "a finite number", value)
+    return float(value)
+
+
+def _shard_from_body(body: object, index: int) -> ShardInfo:
+    where = f"shards[{index}]"
+    if not isinstance(body, dict):
+        raise _fail(where, "an object", body)
+    names = [f.name for f in fields(ShardInfo)]
+    unknown = sorted(set(body) - set(names))
+    if unknown:
+        raise ValueError(f"{META_NAME}: {where} has unknown key(s) {unknown}; known: {names}")
+    missing = [k for k in names if k not in body]
+    if missing:
+        raise ValueError(f"{META_NAME}: {where} lacks key(s) {missing}")
+    try:
+        name = check_shard_name(body["name"])
+    except ValueError as err:
+        raise ValueError(f"{META_NAME}: key '{where}.name': {err}") from None
+    sha256 = body["sha256"]
+    if not isinstance(sha256, str) or not _SHA256_PATTERN.fullmatch(sha256):
+        raise _fail(f"{where}.sha256", "64 lowercase hex digits", sha256)
+    shard = ShardInfo(
+        name=name,
+        num_rows=_int(body, "num_rows", f"{where}.", 0),
+        size_bytes=_int(body, "size_bytes", f"{where}.", 0),
+        sha256=sha256,
+        id_min=_int(body, "id_min", f"{where}."),
+        id_max=_int(body, "id_max", f"{where}."),
+    )
+    if shard.num_rows and shard.id_max - shard.id_min + 1 < shard.num_rows:
+        raise ValueError(
+            f"{META_NAME}: {where} ({name}) holds {shard.num_rows} rows, more than its id range "
+            f"[{shard.id_min}, {shard.id_max}] has unique ids"
+        )
+    return shard
+
+
+def _meta_from_body(cls: type[DatasetMeta], body: object) -> DatasetMeta:
+    if not isinstance(body, dict):
+        raise ValueError(f"{META_NAME} must hold a JSON object, got {type(body).__name__}")
+    known = {f.name for f in fields(cls)} | _META_KEYS
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise ValueError(f"{META_NAME}: unknown key(s) {unknown}; known: {sorted(known)}")
+    missing = [k for k in ("classes", "length", "snr_grid_db", "source", "shards") if k not in body]
+    if missing:
+        raise ValueError(f"{META_NAME} lacks key(s) {missing}")
+    version = body.get("format_version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise ValueError(f"unsupported dataset format_version {version!r}")
+    classes = body["classes"]
+    if not isinstance(classes, list) or not all(isinstance(c, str) and c for c in classes):
+        raise _fail("classes", "a list of non-empty class names", classes)
+    if not classes or len(set(classes)) != len(classes):
+        raise _fail("classes", "a non-empty list of unique class names", classes)
+    grid = body["snr_grid_db"]
+    if not isinstance(grid, list):
+        raise _fail("snr_grid_db", "a list of numbers", grid)
+    source = body["source"]
+    if not isinstance(source, dict):
+        raise _fail("source", "an object", source)
+    shards_body = body["shards"]
+    if not isinstance(shards_body, list):
+        raise _fail("shards", "a list of shard objects", shards_body)
+    shards = [_shard_from_body(s, k) for k, s in enumerate(shards_body)]
+    repeated = sorted(name for name, count in Counter(s.name for s in shards).items() if count > 1)
+    if repeated:
+        raise ValueError(f"{META_NAME}: key 'shards' lists {repeated} more than once")
+    rate = body.get("sample_rate_hz")
+    if rate is not None and _number(rate, "sample_rate_hz") <= 0:
+        raise _fail("sample_rate_hz", "a number > 0 or null", rate)
+    total = sum(s.num_rows for s in shards)
+    if "num_rows" in body and _int(body, "num_rows", "", 0) != total:
+        raise ValueError(
+            f"{META_NAME}: key 'num_rows' is {body['num_rows']}, the shards hold {total} rows"
+        )
+    # both keys are absent from dataset.json files written before they existed
+    unknown_snr = _int(body, "snr_unknown_rows", "", 0) if "snr_unknown_rows" in body else 0
+    if unknown_snr > total:
+        raise _fail("snr_unknown_rows", f"at most num_rows ({total})", unknown_snr)
+    parsed = {
+        "classes": list(classes),
+        "length": _int(body, "length", "", 1),
+        "snr_grid_db": [_number(v, f"snr_grid_db[{k}]") for k, v in enumerate(grid)],
+        "source": source,
+        "shards": shards,
+        "format_version": version,
+        "sample_rate_hz": None if rate is None else float(rate),
+        "snr_unknown_rows": unknown_snr,
+    }
+    # a field added to DatasetMeta later is passed through as stored
+    extra = {k: body[k] for k in known - set(parsed) - _META_KEYS if k in body}
+    return cls(**parsed, **extra)

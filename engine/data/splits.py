@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import fsspec
 import numpy as np
 
+from engine._internal.atomic import write_text
 from engine.data.schema import Frames
 
 __all__ = ["MIN_TEST_PER_CLASS", "Split", "make_own_split", "make_split"]
@@ -37,15 +38,18 @@ class Split:
     params: dict
 
     def save(self, uri: str) -> None:
-        """Write as JSON (``splits.json``) to a path or fsspec URI."""
+        """Write as JSON (``splits.json``) to a path or fsspec URI.
+
+        The write is atomic (:func:`engine._internal.atomic.write_bytes`): staged under a hidden
+        sibling name, moved into place once complete, the staging removed on failure.
+        """
         body = {
             "params": self.params,
             "test_ids": self.test_ids.tolist(),
             "target_ids": self.target_ids.tolist(),
             "pool_ids": self.pool_ids.tolist(),
         }
-        with fsspec.open(uri, "w") as handle:
-            json.dump(body, handle)
+        write_text(uri, json.dumps(body))
 
     @classmethod
     def load(cls, uri: str) -> Split:

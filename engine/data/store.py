@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from engine._internal import checksum_cache
 from engine.data.schema import (
     EXTRA_COLUMNS,
     META_NAME,
@@ -34,6 +35,7 @@ from engine.data.schema import (
     Frames,
     ShardInfo,
     arrow_schema,
+    check_shard_name,
     frames_from_table,
     frames_to_table,
     validate_frames,
@@ -81,8 +83,29 @@ def rows_per_shard(length: int, shard_bytes: int = DEFAULT_SHARD_BYTES) -> int:
     return max(1, shard_bytes // (8 * length + 14))
 
 
-def write_shard(directory_uri: str, name: str, frames: Frames) -> ShardInfo:
-    """Write one shard (frames already validated) and return its record for ``dataset.json``."""
+def write_shard(
+    directory_uri: str, name: str, frames: Frames, *, snr_unknown_ok: bool = False
+) -> ShardInfo:
+    """Write one shard and return its record for ``dataset.json``.
+
+    Args:
+        directory_uri: the directory to write into (a writer's :attr:`DatasetWriter.staging_uri`).
+        name: the shard's file name, ``part-NNNNN.parquet`` (:func:`shard_name`).
+        frames: the rows, in canonical dtypes (:func:`engine.data.schema.validate_frames`).
+        snr_unknown_ok: accept NaN (unknown) SNRs; register the shard with their count
+            (:meth:`DatasetWriter.add_shard`).
+
+    Raises:
+        ValueError: a bad name, NaN/inf in ``iq``, inf SNR, NaN SNR unless ``snr_unknown_ok``,
+            or repeated ids.
+    """
+    check_shard_name(name)
+    length = np.shape(frames.iq)[-1] if np.ndim(frames.iq) else 0
+    frames = validate_frames(frames, MAX_CLASSES, length, snr_unknown_ok=snr_unknown_ok)
+    return _write_checked_shard(directory_uri, name, frames)
+
+
+def _write_checked_shard(directory_uri: str, name: str, frames: Frames) -> ShardInfo:
     fs, directory = resolve(directory_uri)
     table = frames_to_table(frames)
     row_group = max(1, _ROW_GROUP_BYTES // (8 * frames.iq.shape[-1] + 14))
@@ -209,7 +232,8 @@ class DatasetWriter:
         if len(np.unique(head.ids)) != rows:
             raise ValueError(f"ids repeat across write() calls in shard {self.next_shard_index}")
         self._buffer, self._buffered = [tail], len(tail)
-        self.add_shard(write_shard(self.staging_uri, shard_name(self.next_shard_index), head))
+        name = shard_name(self.next_shard_index)
+        self.add_shard(_write_checked_shard(self.staging_uri, name, head))
 
     @property
     def next_shard_index(self) -> int:
@@ -222,6 +246,7 @@ class DatasetWriter:
             info: the shard's record (from :func:`write_shard`).
             snr_unknown_rows: how many of its frames have a NaN (unknown) SNR.
         """
+        check_shard_name(info.name)
         if snr_unknown_rows and not self.snr_unknown_ok:
             raise ValueError(f"{info.name} has frames of unknown SNR; pass snr_unknown_ok=True")
         self._snr_unknown_rows += snr_unknown_rows

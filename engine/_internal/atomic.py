@@ -1,0 +1,72 @@
+"""Atomic file writes on any fsspec URI: a file is complete under its final name or absent.
+
+Every write is staged under a hidden sibling name, ``.NAME.partial-<hex>``, in the target's own
+directory (same filesystem, so the move is a rename), and moved onto the final name once it is
+complete; if anything fails (also ``KeyboardInterrupt``), the staging is removed and an existing
+file is left as it was. On a local filesystem the staged file is flushed to disk (``fsync``)
+and moved with ``os.replace``, which is atomic on POSIX; on other filesystems (object stores)
+it is moved with the filesystem's ``mv``, and a reader sees either the old or the new object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import uuid
+
+import fsspec
+
+__all__ = ["staging_name", "write_bytes", "write_text"]
+
+
+def staging_name(path: str) -> str:
+    """The hidden sibling under which ``path`` is staged: ``DIR/.NAME.partial-<hex>``."""
+    directory, name = posixpath.split(path.rstrip("/"))
+    return posixpath.join(directory, f".{name}.partial-{uuid.uuid4().hex[:12]}")
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
+    return "file" in protocols or "local" in protocols
+
+
+def write_bytes(uri: str, payload: bytes | bytearray | memoryview) -> None:
+    """Write ``payload`` to ``uri`` atomically (stage, then move; the staging goes on failure).
+
+    The parent directory is created when missing.
+
+    Args:
+        uri: the file to write, a local path or any fsspec URI; an existing file is replaced.
+        payload: the whole content.
+
+    Raises:
+        OSError: the write or the move failed (nothing is left under the staging name).
+    """
+    fs, path = fsspec.core.url_to_fs(str(uri))
+    path = path.rstrip("/")
+    directory = posixpath.dirname(path)
+    if directory:
+        fs.makedirs(directory, exist_ok=True)
+    staging = staging_name(path)
+    try:
+        if _is_local(fs):
+            with open(staging, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(staging, path)
+        else:
+            with fs.open(staging, "wb") as handle:
+                handle.write(bytes(payload))
+            fs.mv(staging, path)
+    except BaseException:
+        with contextlib.suppress(OSError, FileNotFoundError):
+            if fs.exists(staging):
+                fs.rm(staging)
+        raise
+
+
+def write_text(uri: str, text: str) -> None:
+    """:func:`write_bytes` of ``text`` encoded as UTF-8."""
+    write_bytes(uri, text.encode("utf-8"))
