@@ -214,3 +214,39 @@ def test_a_sigmf_capture_converted_and_expanded_from_the_cli(own_data, tmp_path,
     assert alignment["pool"]["kept_per_class"] == {"bpsk": 20, "qam16": 20, "qpsk": 20}
     manifest = pq.read_table(f"{run}/manifest.parquet")
     assert set(manifest.column("source_class").to_pylist()) <= {"16QAM", "PSK2", "4PSK"}
+
+
+def test_benchmark_on_own_data_compares_methods_per_seed(ray_session, own_data, tmp_path):
+    from engine.tune import BenchmarkConfig, run_benchmark
+
+    values = {
+        "target": str(own_data / "target"),
+        "pool": str(own_data / "pool"),
+        "out": str(tmp_path / "bench"),
+        "class_map": {"FM": None},
+        "length_policy": "crop",
+        "methods": ["random", "margin"],
+        "rates": [0.1],
+        "seeds": [0, 1],
+        "model": "cnn1d",
+        "eval_models": ["cnn1d"],
+        "train": TRAIN,
+        "scoring": SCORING,
+        "figures": False,
+        "tune": {"max_concurrent_trials": 2, "cpus_per_trial": 1},
+    }
+    result = run_benchmark(BenchmarkConfig.from_dict(values))
+    assert not result.failed and len(result.runs) == 4
+    assert {run["pool_size"] for run in result.runs} == {60} and {
+        r["budget"] for r in result.runs
+    } == {6}
+    test_ids = {}
+    for seed in (0, 1):
+        split = json.loads((tmp_path / "bench" / "splits" / f"seed-{seed}.json").read_text())
+        test_ids[seed] = split["test_ids"]
+        assert len(split["test_ids"]) == 15 and len(split["target_ids"]) == 21
+    assert test_ids[0] != test_ids[1]  # carved per seed
+    manifest = pq.read_table(result.runs[0]["manifest"])
+    assert set(manifest.column("source").to_pylist()) == {"pool"}
+    with pytest.raises(ValueError, match="not both"):
+        run_benchmark(BenchmarkConfig.from_dict({**values, "data": str(own_data / "target")}))
