@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -30,16 +31,23 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def _data_generate(args: argparse.Namespace) -> int:
     from engine.data.generate import generate
 
-    meta = generate(
-        args.profile,
-        args.out,
-        scale=args.scale,
-        seed=args.seed,
-        shard_bytes=int(args.shard_mib * 2**20),
-        overwrite=args.overwrite,
-        executor=args.executor,
-        progress=True,
-    )
+    try:
+        meta = generate(
+            args.profile,
+            args.out,
+            scale=args.scale,
+            seed=args.seed,
+            shard_bytes=int(args.shard_mib * 2**20),
+            overwrite=args.overwrite,
+            executor=args.executor,
+            progress=True,
+        )
+    except Exception as err:  # Ray wraps a task's OSError in its own error
+        full = _disk_full(err)
+        if full is None or full.filename:
+            raise
+        # a write deep inside pyarrow or fsspec names no file: the output is what filled up
+        raise OSError(full.errno, full.strerror or os.strerror(full.errno), args.out) from err
     print(f"wrote {meta.num_rows:,} frames in {len(meta.shards)} shards to {args.out}")
     return 0
 
@@ -85,19 +93,20 @@ def _data_verify(args: argparse.Namespace) -> int:
 
 
 def _data_split(args: argparse.Namespace) -> int:
-    from engine.data.splits import make_split
+    from engine.data.splits import make_split, with_dataset
     from engine.data.store import read_index, read_meta
 
+    meta = read_meta(args.uri)
     split = make_split(
         read_index(args.uri),
-        read_meta(args.uri).num_classes,
+        meta.num_classes,
         test=args.test,
         target=args.target,
         snr_min_db=args.snr_min,
         snr_max_db=args.snr_max,
         seed=args.seed,
     )
-    split.save(args.out)
+    with_dataset(split, meta).save(args.out)
     print(json.dumps(split.summary()))
     return 0
 
@@ -111,7 +120,11 @@ def _ids(args: argparse.Namespace):
 
     if args.split is None:
         return read_index(args.data).ids
+    from engine.data.splits import check_split_dataset
+    from engine.data.store import read_meta
+
     split = Split.load(args.split)
+    check_split_dataset(split, read_meta(args.data), f"split file {args.split}")
     return np.asarray(getattr(split, f"{args.part}_ids"))
 
 
@@ -471,26 +484,64 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A full disk or quota: one line naming the path, exit 1 (not a user error, not a bug).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+def _disk_full(err: BaseException) -> OSError | None:
+    """The ``OSError`` saying the disk (or quota) is full behind ``err``, if there is one.
+
+    Ray re-raises a task's error as a ``RayTaskError`` whose ``cause`` is the original.
+    """
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
+            return err
+        err = getattr(err, "cause", None) or err.__cause__ or err.__context__
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``duse`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(name)s: %(message)s",
-    )
+    """Run the ``duse`` command; returns the exit status.
+
+    0: done; 1: a check failed (``verify``) or the disk is full; 2: a user error (the message
+    on stderr); 130: interrupted (Ctrl-C); anything else is a bug and keeps its traceback.
+    """
     try:
+        args = _parser().parse_args(argv)
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(asctime)s %(name)s: %(message)s",
+        )
         return args.run(args)
+    except KeyboardInterrupt:
+        print("duse: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except _user_errors() as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"duse: error: {message}", file=sys.stderr)
         return 2
+    except Exception as err:
+        full = _disk_full(err)
+        if full is None:
+            raise
+        where = full.filename or "the output"
+        print(f"duse: error: {full.strerror or os.strerror(full.errno)}: {where}", file=sys.stderr)
+        return 1
 
 
 def entry() -> None:
     """The console script: :func:`main`, then :func:`exit_process` with its status."""
     from engine._internal.process import exit_process
 
-    exit_process(main())
+    try:
+        status = main()
+    except KeyboardInterrupt:  # a second Ctrl-C while the first was being handled
+        print("duse: interrupted", file=sys.stderr)
+        status = EXIT_INTERRUPTED
+    exit_process(status)
 
 
 if __name__ == "__main__":

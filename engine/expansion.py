@@ -25,7 +25,6 @@ import json
 import logging
 import posixpath
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -38,10 +37,18 @@ import torch
 import yaml
 
 import models
+from engine._internal.atomic import write_bytes
 from engine._internal.config import checked_fields
+from engine._internal.run_lock import run_lock
 from engine.data.align import Sources, build_working_set
 from engine.data.schema import EXTRA_COLUMNS, DatasetMeta, Frames
-from engine.data.splits import Split, make_own_split, make_split
+from engine.data.splits import (
+    Split,
+    check_split_dataset,
+    make_own_split,
+    make_split,
+    with_dataset,
+)
 from engine.data.store import read_frames, read_index, read_meta, read_parquet, resolve
 from engine.model_outputs import check_model_provides, compute_outputs
 from engine.scoring import (
@@ -377,13 +384,7 @@ class _RunDirectory:
         return self.fs.exists(self.join(name))
 
     def write(self, name: str, body: bytes) -> None:
-        final = self.join(name)
-        directory = posixpath.dirname(final)
-        self.fs.makedirs(directory, exist_ok=True)
-        staging = posixpath.join(directory, f".{posixpath.basename(final)}.partial-{uuid.uuid4()}")
-        with self.fs.open(staging, "wb") as handle:
-            handle.write(body)
-        self.fs.mv(staging, final)
+        write_bytes(f"{self.uri}/{name}", body)
 
     def read(self, name: str) -> bytes:
         with self.fs.open(self.join(name), "rb") as handle:
@@ -494,11 +495,13 @@ def _load_or_make_split(
     run: _RunDirectory, config: ExpandConfig, data: str, index: Frames, meta: DatasetMeta
 ) -> Split:
     """The run directory's split when resuming, else the configured file, else a new one."""
-    if run.exists("splits.json"):
-        split = Split.load(f"{run.uri}/splits.json")
-    elif config.split.file:
-        split = Split.load(config.split.file)
-    elif config.sources() is not None:
+    if run.exists("splits.json") or config.split.file:
+        where = f"{run.uri}/splits.json" if run.exists("splits.json") else config.split.file
+        split = Split.load(where)
+        check_split_dataset(split, meta, f"split file {where}")
+        _check_split(split, index)
+        return split
+    if config.sources() is not None:
         provenance = read_frames(data, with_iq=False, extra=True)
         split = make_own_split(
             provenance,
@@ -519,6 +522,7 @@ def _load_or_make_split(
     else:
         split = config.split.make(index, meta.num_classes, config.seed)
         split = _pool_snr_window(split, index, config)
+    split = with_dataset(split, meta)
     _check_split(split, index)
     return split
 
@@ -799,6 +803,10 @@ def _run_round(run: _Run, round_index: int, k: int, target, selected) -> RoundRe
     if len(overlap) or len(np.unique(rows.ids)) != k:
         raise RuntimeError(f"round {round_index} selected repeated ids: {overlap[:5].tolist()}")
     last = model.history[-1] if model is not None and model.history else {}
+    quality = model.quality if model is not None else None  # None: untrained or an old cache
+    warnings = [quality["warning"]] if quality and quality["warning"] else []
+    for warning in warnings:
+        log.warning("round %d's model %s", round_index, warning)
     metrics = {
         "round": round_index,
         "k": k,
@@ -808,6 +816,8 @@ def _run_round(run: _Run, round_index: int, k: int, target, selected) -> RoundRe
         "train_loss": last.get("loss"),
         "seconds": round(time.perf_counter() - start, 3),
         "selected_per_class": np.bincount(rows.labels, minlength=run.meta.num_classes).tolist(),
+        "model_quality": quality,
+        "warnings": warnings,
     }
     return RoundRecord(round_index, rows, metrics)
 
@@ -831,23 +841,40 @@ def expand(
 
     Raises:
         KeyError: unknown scorer, model or config key.
-        ValueError: a bad budget, rate, split or config, or a run directory of another config.
+        ValueError: a bad budget, rate, split or config, a run directory of another config,
+            an ``out`` inside a dataset, or another run holding ``out`` (its lock).
     """
     run_dir = _RunDirectory(config.out)
     _make_scorer(config)  # an unknown scorer fails before anything is read or written
+    _check_out_is_not_a_dataset(config)
     resuming = _check_existing_run(run_dir, config)
-    data = _prepare_data(run_dir, config)
+    if config.sources() is None:
+        run, sizes = _plan(run_dir, config, config.data)  # every check; nothing written yet
+        with run_lock(config.out):
+            return _execute(run, run_dir, sizes, resuming, on_round_end)
+    with run_lock(config.out):  # own data: the working set is the first thing written
+        run, sizes = _plan(run_dir, config, _prepare_data(run_dir, config))
+        return _execute(run, run_dir, sizes, resuming, on_round_end)
+
+
+def _plan(run_dir: _RunDirectory, config: ExpandConfig, data: str) -> tuple[_Run, list[int]]:
+    """The run's dataset, split and round sizes, every check done (nothing is written)."""
     meta = read_meta(data)
     index = read_index(data)
-    order = np.argsort(index.ids, kind="stable")
-    index = index.take(order)
+    index = index.take(np.argsort(index.ids, kind="stable"))
     split = _load_or_make_split(run_dir, config, data, index, meta)
     sizes = _validate(config, meta, index, split)
+    return _Run(config, data, meta, index, split), sizes
+
+
+def _execute(run: _Run, run_dir: _RunDirectory, sizes: list[int], resuming: bool, on_round_end):
+    """The rounds not done yet, then the final evaluation and report (lock held)."""
+    config, split = run.config, run.split
+    _remove_stale_staging(run_dir)
     _claim_run_directory(run_dir, config, split)
     records = _read_rounds(run_dir, sizes)
     if resuming:
         log.info("resuming %s after round %d of %d", config.out, len(records), len(sizes))
-    run = _Run(config, data, meta, index, split)
     for round_index in range(len(records) + 1, len(sizes) + 1):
         selected = _selected_ids(records)
         target = np.sort(np.concatenate([split.target_ids, selected]))
@@ -869,6 +896,28 @@ def expand(
             on_round_end(record)
     _write_manifest(run, run_dir, records)
     return _finish(run, run_dir, records)
+
+
+def _check_out_is_not_a_dataset(config: ExpandConfig) -> None:
+    """``out`` must not be, or lie inside, one of the run's datasets."""
+    _, out = resolve(config.out)
+    datasets = {"data": config.data, "target": config.target, "pool": config.pool}
+    for name, uri in {**datasets, "test": config.test}.items():
+        if uri is None:
+            continue
+        _, path = resolve(uri)
+        if out == path or out.startswith(path.rstrip("/") + "/"):
+            raise ValueError(f"out {config.out} is inside the {name} dataset {uri}; choose another")
+
+
+def _remove_stale_staging(run_dir: _RunDirectory) -> None:
+    """Staging left by an interrupted earlier run (``.NAME.partial-*``); the lock is ours."""
+    if not run_dir.fs.exists(run_dir.path):
+        return
+    for path in run_dir.fs.find(run_dir.path, withdirs=True, maxdepth=2):
+        if ".partial-" in posixpath.basename(path) and run_dir.fs.exists(path):
+            log.info("removing stale staging %s", path)
+            run_dir.fs.rm(path, recursive=True)
 
 
 def _selected_ids(records: list[RoundRecord]) -> np.ndarray:
@@ -961,6 +1010,17 @@ def _evaluate_final(run: _Run, target: np.ndarray) -> dict[str, Any]:
     result.save(f"{config.out.rstrip('/')}/{MODEL_NAME}")  # the model to take away
     metrics = evaluate(result, run.data, run.split.test_ids, batch_size=config.scoring.batch_size)
     log.info("test accuracy %.4f on %d frames", metrics["accuracy"], metrics["n"])
+    predicted = np.flatnonzero(np.asarray(metrics["confusion"]).sum(0))  # columns = predicted
+    warnings = [result.quality["warning"]] if result.quality["warning"] else []
+    if len(predicted) == 1:
+        warnings.append(
+            f"predicts a single class on the test set ({metrics['classes'][predicted[0]]})"
+        )
+    for warning in warnings:
+        log.warning("the evaluation model %s", warning)
+    metrics["model_quality"] = result.quality
+    metrics["test_predicted_classes"] = len(predicted)
+    metrics["warnings"] = warnings
     return metrics
 
 
@@ -978,6 +1038,15 @@ def _summary(config: ExpandConfig, metrics: dict[str, Any]) -> str:
         f"{len(metrics['rounds'])} round(s), seed {config.seed}",
         f"- target {metrics['initial_target_size']} -> {metrics['final_target_size']}, "
         f"test {metrics['test_size']}",
+        *[
+            f"- **Warning: round {record['round']}'s model {warning}**"
+            for record in metrics["rounds"]
+            for warning in record.get("warnings", [])  # absent in runs from before
+        ],
+        *[
+            f"- **Warning: the evaluation model {warning}**"
+            for warning in (metrics["final"] or {}).get("warnings", [])
+        ],
         "",
         "| round | k | target before | train accuracy | seconds |",
         "|---|---|---|---|---|",

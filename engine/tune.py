@@ -32,7 +32,7 @@ import yaml
 import models
 from engine._internal.config import checked_fields
 from engine.data.align import Sources, build_working_set
-from engine.data.splits import Split, make_own_split
+from engine.data.splits import Split, make_own_split, with_dataset
 from engine.data.store import read_frames, read_index, read_meta
 from engine.expansion import ExpandConfig, SplitSpec, budget_size, expand
 from engine.scoring import ScoringConfig
@@ -371,10 +371,12 @@ def sources_of(config: BenchmarkConfig) -> Sources:
 def _make_split(config: BenchmarkConfig, meta, seed: int) -> Split:
     if config.target:
         index = read_frames(config.data, with_iq=False, extra=True)
-        return make_own_split(
+        split = make_own_split(
             index, meta.num_classes, test=config.split.test, seed=seed, classes=meta.classes
         )
-    return config.split.make(read_index(config.data), meta.num_classes, seed)
+    else:
+        split = config.split.make(read_index(config.data), meta.num_classes, seed)
+    return with_dataset(split, meta)
 
 
 def _prepare(config: BenchmarkConfig) -> dict[int, str]:

@@ -20,7 +20,15 @@ import numpy as np
 from engine._internal.atomic import write_text
 from engine.data.schema import Frames
 
-__all__ = ["MIN_TEST_PER_CLASS", "Split", "make_own_split", "make_split"]
+__all__ = [
+    "MIN_TEST_PER_CLASS",
+    "Split",
+    "check_split_dataset",
+    "dataset_identity",
+    "make_own_split",
+    "make_split",
+    "with_dataset",
+]
 
 MIN_TEST_PER_CLASS = 5
 MIN_TARGET_PER_CLASS = 5
@@ -229,3 +237,37 @@ def make_own_split(
     test_ids = np.sort(target.ids[test_pos])
     target_ids = np.sort(np.setdiff1d(target.ids, test_ids))
     return Split(test_ids, target_ids, pool_ids, params)
+
+
+def dataset_identity(meta) -> str:
+    """SHA-256 of what makes a dataset itself: its classes, L and every shard's checksum."""
+    import hashlib
+
+    body = json.dumps([meta.classes, meta.length, [(s.name, s.sha256) for s in meta.shards]])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def with_dataset(split: Split, meta) -> Split:
+    """The split with the identity of the dataset it was made from in its ``params``."""
+    return Split(
+        split.test_ids,
+        split.target_ids,
+        split.pool_ids,
+        {**split.params, "dataset": dataset_identity(meta)},
+    )
+
+
+def check_split_dataset(split: Split, meta, what: str) -> None:
+    """Refuse a split made from another dataset (same ids are not the same frames).
+
+    Raises:
+        ValueError: the split records another dataset's identity.
+    """
+    recorded = split.params.get("dataset")
+    if recorded is None:
+        log.warning("%s records no dataset identity (made by an older duse); not checked", what)
+    elif recorded != dataset_identity(meta):
+        raise ValueError(
+            f"{what} was made from another dataset (its shards or classes differ); make a new "
+            "split for this one (`duse data split`)"
+        )

@@ -102,6 +102,45 @@ def test_run_directory_is_complete(local_run):
     assert "Test accuracy" in _text(f"{run}/summary.md")
     split = json.loads(_text(f"{run}/splits.json"))
     assert len(split["pool_ids"]) == metrics["pool_size"]
+    quality_keys = {"train_accuracy", "predicted_classes", "classes", "chance", "steps", "warning"}
+    for record in [*metrics["rounds"], metrics["final"]]:
+        assert set(record["model_quality"]) == quality_keys
+    warnings = [w for r in metrics["rounds"] for w in r["warnings"]] + metrics["final"]["warnings"]
+    assert _text(f"{run}/summary.md").count("**Warning: ") == len(warnings)
+    assert 1 <= metrics["final"]["test_predicted_classes"] <= NUM_CLASSES
+
+
+def test_models_that_learned_nothing_are_flagged_in_metrics_and_summary(
+    dataset, tmp_path, monkeypatch
+):
+    """Models trained with a vanishing learning rate are flagged from their training frames; an
+    evaluation model whose head always picks BPSK is flagged from the test set too."""
+    import engine.expansion
+
+    real_fit = engine.expansion.fit
+
+    def fit_favouring_bpsk(*args, **kwargs):
+        result = real_fit(*args, **kwargs)  # quality measured here, before the change
+        result.state_dict["head.bias"][3] = 1e4  # class 3 of rml2016a: BPSK
+        return result
+
+    monkeypatch.setattr(engine.expansion, "fit", fit_favouring_bpsk)
+    out = str(tmp_path / "flat")
+    frozen = {"epochs": 1, "batch_size": 64, "optimizer": "sgd", "lr": 1e-12}
+    metrics = expand(_config(dataset, out, rounds=2, count=22, train=frozen)).metrics
+    summary = _text(f"{out}/summary.md")
+    for record in metrics["rounds"]:
+        quality = record["model_quality"]
+        assert quality["classes"] == NUM_CLASSES and quality["chance"] == pytest.approx(1 / 11)
+        assert quality["warning"] is not None and record["warnings"] == [quality["warning"]]
+        assert f"- **Warning: round {record['round']}'s model {quality['warning']}**" in summary
+    final = metrics["final"]
+    single = "predicts a single class on the test set (BPSK)"
+    assert final["test_predicted_classes"] == 1
+    assert final["warnings"] == [final["model_quality"]["warning"], single]
+    assert f"- **Warning: the evaluation model {single}**" in summary
+    stored = json.loads(_text(f"{out}/metrics.json"))
+    assert stored["final"]["warnings"] == final["warnings"]
 
 
 def test_resume_after_a_crash_gives_the_identical_manifest(dataset, local_run, tmp_path):
@@ -233,3 +272,43 @@ def test_run_directory_on_an_fsspec_uri(dataset):
     assert {"config.yaml", "splits.json", "manifest.parquet", "metrics.json", "summary.md"} <= names
     assert not [name for name in names if ".partial-" in name]
     assert len(result.manifest["id"]) == 11
+
+
+def test_an_out_inside_a_dataset_is_refused(dataset):
+    with pytest.raises(ValueError, match="is inside the data dataset"):
+        expand(_config(dataset, f"{dataset}/run"))
+    assert not Path(dataset, "run").exists()
+
+
+def test_a_split_file_of_another_dataset_with_the_same_ids_is_refused(local_run, tmp_path):
+    other = str(tmp_path / "other")  # same profile, scale and ids; other frames
+    generate("rml2016a", other, scale=0.004, seed=7, executor="local", shard_bytes=2**18)
+    config = _config(
+        other, str(tmp_path / "run"), split={"file": f"{local_run.run_dir}/splits.json"}
+    )
+    with pytest.raises(ValueError, match="was made from another dataset"):
+        expand(config)
+
+
+def test_a_second_run_on_the_same_out_is_refused_and_a_stale_lock_taken_over(dataset, tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    out = tmp_path / "locked"
+    out.mkdir()
+    lock = {"host": socket.gethostname(), "pid": os.getppid(), "since": 0}  # alive
+    (out / ".lock").write_text(json.dumps(lock))
+    config = _config(dataset, str(out), rounds=1, count=11, balanced=False, evaluate=False)
+    with pytest.raises(ValueError, match=f"in use by pid {os.getppid()} on"):
+        expand(config)
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing else was written
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (out / ".lock").write_text(json.dumps({**lock, "pid": gone.pid}))  # its process is gone
+    (out / "rounds").mkdir()
+    (out / "rounds" / ".round-0001.json.partial-1234").write_text("half")  # a killed run's
+    result = expand(config)
+    assert len(result.selected_ids) == 11
+    assert not (out / ".lock").exists()  # released
+    assert not (out / "rounds" / ".round-0001.json.partial-1234").exists()  # stale staging gone
