@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from engine._internal.process import pid_alive
+
 __all__ = [
     "PROJECT_ROOT",
     "LocalHead",
@@ -251,16 +253,6 @@ def _ray_executable() -> str:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _dashboard_ready(url: str) -> bool:
     """True once the job server answers; 401 counts (a head with token auth is up)."""
     try:
@@ -307,7 +299,7 @@ def start_local_head(
     state = Path(state_dir or tempfile.mkdtemp(prefix="dh", dir="/tmp"))
     state.mkdir(parents=True, exist_ok=True)
     previous = _read_state(state)
-    if previous is not None and _alive(previous.pid):
+    if previous is not None and pid_alive(previous.pid):
         raise FileExistsError(f"{state} already has a running head (pid {previous.pid})")
     temp_dir = state / "ray"
     ports = dict(zip(HEAD_PORTS, _free_ports(len(HEAD_PORTS)), strict=True))
@@ -375,7 +367,7 @@ def _read_state(state: Path) -> LocalHead | None:
 def local_head(state_dir: str | Path) -> LocalHead | None:
     """The head recorded in ``state_dir`` if its process is still running, else None."""
     head = _read_state(Path(state_dir))
-    return head if head is not None and _alive(head.pid) else None
+    return head if head is not None and pid_alive(head.pid) else None
 
 
 def stop_local_head(state_dir: str | Path, timeout_s: float = 30.0) -> bool:
@@ -389,11 +381,11 @@ def stop_local_head(state_dir: str | Path, timeout_s: float = 30.0) -> bool:
     head = _read_state(state)
     if head is None:
         return False
-    running = _alive(head.pid)
+    running = pid_alive(head.pid)
     if running:
         os.kill(head.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while _alive(head.pid) and time.monotonic() < deadline:
+        while pid_alive(head.pid) and time.monotonic() < deadline:
             _reap(head.pid)
             time.sleep(0.2)
         _kill_group(head.pid)

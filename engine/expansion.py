@@ -250,17 +250,7 @@ class ExpandConfig:
 
     def sources(self) -> Sources | None:
         """The own-data datasets (None in one-dataset mode)."""
-        if not self.target:
-            return None
-        return Sources(
-            self.target,
-            self.pool,
-            self.test,
-            dict(self.class_map or {}),
-            self.length_policy,
-            self.pool_snr_min_db,
-            self.pool_snr_max_db,
-        )
+        return Sources.of(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ExpandConfig:

@@ -357,15 +357,7 @@ def validate(config: BenchmarkConfig) -> None:
 
 def sources_of(config: BenchmarkConfig) -> Sources:
     """Own-data mode: the datasets and how the pool is fitted to the target."""
-    return Sources(
-        config.target,
-        config.pool,
-        config.test,
-        dict(config.class_map or {}),
-        config.length_policy,
-        config.pool_snr_min_db,
-        config.pool_snr_max_db,
-    )
+    return Sources.of(config)
 
 
 def _make_split(config: BenchmarkConfig, meta, seed: int) -> Split:

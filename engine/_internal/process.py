@@ -9,7 +9,7 @@ import os
 import sys
 from typing import NoReturn
 
-__all__ = ["exit_process"]
+__all__ = ["exit_process", "pid_alive"]
 
 
 def exit_process(status: int) -> NoReturn:
@@ -26,3 +26,14 @@ def exit_process(status: int) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # closed or broken pipe
             stream.flush()
     os._exit(status)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this host (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

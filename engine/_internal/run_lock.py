@@ -20,6 +20,8 @@ from collections.abc import Iterator
 
 import fsspec
 
+from engine._internal.process import pid_alive
+
 __all__ = ["RunLockedError", "run_lock"]
 
 log = logging.getLogger(__name__)
@@ -29,16 +31,6 @@ LOCK_NAME = ".lock"
 
 class RunLockedError(ValueError):
     """Another run holds the directory (a user error: one line, exit 2)."""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _holder() -> dict:
@@ -91,7 +83,7 @@ def run_lock(uri: str) -> Iterator[None]:
     if not _create(fs, lock, body):
         holder = _read(fs, lock)
         same_host = holder.get("host") == me["host"]
-        if same_host and isinstance(holder.get("pid"), int) and not _alive(holder["pid"]):
+        if same_host and isinstance(holder.get("pid"), int) and not pid_alive(holder["pid"]):
             log.warning("%s: taking over the stale lock of pid %s", uri, holder["pid"])
             fs.rm(lock)
             if not _create(fs, lock, body):

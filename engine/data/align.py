@@ -106,6 +106,14 @@ class Sources:
                 f"class_map must map pool names to target names, got {self.class_map!r}"
             )
 
+    @classmethod
+    def of(cls, config: Any) -> Sources | None:
+        """The sources named by a config's own-data keys (None when it has no ``target``)."""
+        if not config.target:
+            return None
+        keys = ("target", "pool", "test", "length_policy", "pool_snr_min_db", "pool_snr_max_db")
+        return cls(class_map=dict(config.class_map or {}), **{k: getattr(config, k) for k in keys})
+
     def uris(self) -> dict[str, str]:
         """``{source name: URI}`` of the datasets given."""
         return {name: getattr(self, name) for name in SOURCES if getattr(self, name)}
@@ -164,7 +172,9 @@ class _Assembler:
         meta = read_meta(uri)
         kept = np.zeros(len(alignment.target_classes), np.int64)
         left_out = {"no target class": {}, "outside the SNR window": {}}
-        for frames in iter_frames(uri):
+        for shard, frames in enumerate(iter_frames(uri), 1):
+            if shard % 10 == 0 or shard == len(meta.shards):
+                log.info("%s: shard %d of %d read", name, shard, len(meta.shards))
             mapped = alignment.pool_to_target[frames.labels.astype(np.int64)]
             in_window = _snr_window(frames.snr_db, *snr_window)
             for reason, dropped in (
