@@ -37,10 +37,16 @@ __all__ = [
     "confused_pairs",
     "evaluate",
     "fit",
+    "learning_warning",
     "predict_logits",
+    "train_batch_size",
 ]
 
 log = logging.getLogger(__name__)
+
+NEAR_CHANCE_FACTOR = 1.5  # below this multiple of chance (1/C) on its own frames: not learned
+SMALL_SET_MIN_BATCH = 16  # min_steps never shrinks a batch below this
+QUALITY_BATCH_SIZE = 256  # frames per inference batch of the quality pass (cnn2d L=1024: ~0.6 GB)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -53,7 +59,7 @@ class TrainConfig:
 
     Attributes:
         epochs: passes over the training frames.
-        batch_size: frames per step per worker.
+        batch_size: frames per step per worker (the largest; see ``min_steps``).
         optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
         lr: learning rate.
         weight_decay: L2 penalty.
@@ -65,6 +71,11 @@ class TrainConfig:
         cpus_per_worker: CPUs (and torch threads) per Ray Train worker.
         use_gpu: train on CUDA (one GPU per Ray Train worker).
         amp: bfloat16 autocast on GPU.
+        min_steps: the fewest optimizer steps a fit should take. A set too small to give that
+            many steps at ``batch_size`` in ``epochs`` trains with smaller batches (never below
+            16), the same epochs and frames, so the compute is unchanged
+            (:func:`train_batch_size`); sets of at least ``min_steps * batch_size / epochs``
+            frames per worker are untouched. 0: always ``batch_size``.
     """
 
     epochs: int = 10
@@ -80,6 +91,7 @@ class TrainConfig:
     cpus_per_worker: float = 1.0
     use_gpu: bool = False
     amp: bool = False
+    min_steps: int = 200
 
     def __post_init__(self) -> None:
         checks = {
@@ -93,6 +105,7 @@ class TrainConfig:
             "patience": self.patience is None or (self.patience >= 1 and self.val_fraction > 0),
             "workers": self.workers >= 0,
             "cpus_per_worker": self.cpus_per_worker > 0,
+            "min_steps": self.min_steps >= 0,
         }
         for key, ok in checks.items():
             if not ok:
@@ -110,6 +123,12 @@ class FitResult:
 
     ``classes`` are the class names of the training data in label order (None in files saved
     before they were recorded); :meth:`check_data` compares them and ``length`` with a dataset.
+    ``quality`` is whether the model learned, measured by :func:`fit` on its own training frames
+    (None in files saved before it was recorded, and for untrained weights): JSON-ready
+    ``train_accuracy`` (eval mode), ``predicted_classes`` (distinct classes it predicts on
+    them), ``classes`` (C, distinct classes in them), ``chance`` (1/C), ``steps`` (optimizer
+    steps taken) and ``warning`` (:func:`learning_warning`: None, or what the model does wrong,
+    e.g. ``"predicts a single class"``).
     """
 
     model_name: str
@@ -119,6 +138,7 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     classes: list[str] | None = None
+    quality: dict[str, Any] | None = None
 
     def check_data(self, meta: DatasetMeta, what: str = "the data") -> None:
         """Refuse a dataset whose frame length or class names differ from the training data's.
@@ -207,6 +227,76 @@ def predict_logits(
     return np.concatenate(out)
 
 
+def train_batch_size(frames_per_worker: int, config: TrainConfig) -> int:
+    """The batch size a fit uses: ``batch_size``, smaller where the set is too small.
+
+    A fit on a few hundred frames at ``batch_size`` 256 takes a handful of steps per epoch (20
+    in 10 epochs for 320 frames), too few for a network to leave its initial plateau. The batch
+    shrinks so that ``epochs`` passes give at least ``config.min_steps`` steps, but never below
+    16 (or ``batch_size``, if smaller): the frames seen, hence the compute, stay the same.
+
+    Args:
+        frames_per_worker: training frames of one worker per epoch.
+        config: ``batch_size``, ``epochs`` and ``min_steps`` are read.
+
+    Returns:
+        Frames per step, ``min(batch_size, max(16, frames_per_worker * epochs // min_steps))``;
+        ``batch_size`` when ``min_steps`` is 0.
+    """
+    if config.min_steps == 0:
+        return config.batch_size
+    fitting = frames_per_worker * config.epochs // config.min_steps
+    return min(config.batch_size, max(SMALL_SET_MIN_BATCH, fitting))
+
+
+def learning_warning(train_accuracy: float, predicted_classes: int, num_classes: int) -> str | None:
+    """Whether a model failed to learn, judged on its own training frames (eval mode).
+
+    A model that predicts one class, or fits its training frames no better than 1.5 times
+    chance, has learned nothing a selection or an evaluation can rely on.
+
+    Args:
+        train_accuracy: accuracy on its training frames, in [0, 1].
+        predicted_classes: distinct classes it predicts on them.
+        num_classes: C, distinct classes in them (chance is 1/C).
+
+    Returns:
+        None if it learned; else what the model does, one line that reads after "the model":
+        ``"predicts a single class"`` (checked first) or ``"is near chance (train accuracy 0.21
+        < 1.5/C = 0.3)"`` (accuracy strictly below 1.5/C; three significant digits).
+    """
+    if predicted_classes <= 1:
+        return "predicts a single class"
+    threshold = NEAR_CHANCE_FACTOR / num_classes
+    if train_accuracy < threshold:
+        return (
+            f"is near chance (train accuracy {train_accuracy:.3g} < "
+            f"{NEAR_CHANCE_FACTOR:g}/C = {threshold:.3g})"
+        )
+    return None
+
+
+def _fit_quality(
+    model: nn.Module, frames: Frames, history: list[dict[str, float]], config: TrainConfig
+) -> dict[str, Any]:
+    """:attr:`FitResult.quality`: one eval-mode inference pass over the training frames."""
+    device = "cuda" if config.use_gpu and torch.cuda.is_available() else "cpu"
+    predicted = predict_logits(model, frames.iq, batch_size=QUALITY_BATCH_SIZE, device=device)
+    predicted = predicted.argmax(1)
+    model.cpu()
+    train_accuracy = float((predicted == frames.labels).mean())
+    predicted_classes = len(np.unique(predicted))
+    num_classes = len(np.unique(frames.labels))
+    return {
+        "train_accuracy": train_accuracy,
+        "predicted_classes": predicted_classes,
+        "classes": num_classes,
+        "chance": 1 / num_classes,
+        "steps": int(history[-1].get("steps", 0)) if history else 0,
+        "warning": learning_warning(train_accuracy, predicted_classes, num_classes),
+    }
+
+
 def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: Callable):
     """The training loop shared by both backends; returns (unwrapped model, history)."""
     config = TrainConfig(**job["config"])
@@ -234,14 +324,23 @@ def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: C
     share = len(train_pos) // world
     if share < 1:
         raise ValueError(f"{len(train_pos)} training frames cannot feed {world} workers")
+    batch_size = train_batch_size(share, config)
+    if batch_size < config.batch_size:
+        log.info(
+            "%d frames per worker: batch %d instead of %d for >= %d steps (min_steps)",
+            share,
+            batch_size,
+            config.batch_size,
+            config.min_steps,
+        )
     loss_fn = nn.CrossEntropyLoss()
-    history, best, best_state, stale = [], math.inf, None, 0
+    history, best, best_state, stale, steps = [], math.inf, None, 0, 0
     for epoch in range(1, config.epochs + 1):
         net.train()
         order = rng.permutation(train_pos)[rank * share : (rank + 1) * share]
         total, seen, correct = 0.0, 0, 0
-        for start in range(0, share, config.batch_size):
-            pos = order[start : start + config.batch_size]
+        for start in range(0, share, batch_size):
+            pos = order[start : start + batch_size]
             x, y = iq[pos].to(device), labels[pos].to(device)
             with torch.autocast(device.type, torch.bfloat16, enabled=config.amp and config.use_gpu):
                 logits = net(x)
@@ -251,12 +350,13 @@ def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: C
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            steps += 1
             total += loss.item() * len(pos)
             seen += len(pos)
             correct += int((logits.argmax(1) == y).sum())
         if schedule is not None:
             schedule.step()
-        record = {"epoch": epoch, "loss": total / seen, "accuracy": correct / seen}
+        record = {"epoch": epoch, "loss": total / seen, "accuracy": correct / seen, "steps": steps}
         if len(val_pos):
             val_logits = predict_logits(model, frames.iq[val_pos], device=str(device))
             val_labels = labels[val_pos].numpy()
@@ -351,7 +451,10 @@ def fit(
             (training dynamics, e.g. forgetting events); in-process training only.
 
     Returns:
-        The trained weights and the per-epoch history (loss, accuracy, val_* if held out).
+        The trained weights, the per-epoch history (loss, train-mode accuracy, cumulative
+        optimizer steps, val_* if held out) and :attr:`FitResult.quality`, measured on the
+        training frames in eval mode; a model that did not learn
+        (:func:`learning_warning`) is also logged as a warning.
 
     Raises:
         KeyError: unknown model or ids not in the dataset. ValueError: empty ids, one class,
@@ -395,8 +498,27 @@ def fit(
         state = model.state_dict()
     else:
         state, history = _fit_on_ray(job, config)
+        with torch.random.fork_rng():
+            model = models.build(model_name, meta.num_classes, meta.length)
+        model.load_state_dict(state)
+    quality = _fit_quality(model, frames, history, config)
+    if quality["warning"] is not None:
+        log.warning(
+            "%s trained on %d frames (%d steps) %s",
+            model_name,
+            len(frames),
+            quality["steps"],
+            quality["warning"],
+        )
     return FitResult(
-        model_name, meta.num_classes, meta.length, state, history, asdict(config), meta.classes
+        model_name,
+        meta.num_classes,
+        meta.length,
+        state,
+        history,
+        asdict(config),
+        meta.classes,
+        quality,
     )
 
 

@@ -69,6 +69,13 @@ class OSheaCnn1d(AmrClassifier):
     6 at L=512), so the pooled length is 8 for powers of two and the flatten size 512 whatever L.
     159,832 parameters at L=1024, C=24 as in the paper.
 
+    Initialisation (ours; the paper does not state one): He normal convolutions (He et al. 2015,
+    variance 2 / fan_in, made for ReLU) with zero biases, and the SELU block's LeCun normal
+    (:func:`selu_dense`). Under PyTorch's defaults the seven ReLU stages shrank the signal about
+    2.7-fold each while the random biases did not shrink, so at L=1024 the logits hardly depended
+    on the frame (spread across frames 3e-4) and a few hundred frames trained to one class
+    (docs/training.md, "Small sets").
+
     Attributes:
         embedding_dim: 128.
     """
@@ -77,8 +84,10 @@ class OSheaCnn1d(AmrClassifier):
         blocks = pool_stages(length, most=7, final_min=8)
         layers: list[nn.Module] = [FrameNorm()]
         for block in range(blocks):
-            layers += [nn.Conv1d(2 if block == 0 else 64, 64, 3, padding=1), nn.ReLU()]
-            layers.append(nn.MaxPool1d(2))
+            conv = nn.Conv1d(2 if block == 0 else 64, 64, 3, padding=1)
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+            layers += [conv, nn.ReLU(), nn.MaxPool1d(2)]
         layers += [nn.Flatten(), selu_dense(64 * (length >> blocks))]
         super().__init__(nn.Sequential(*layers), 128, num_classes)
 

@@ -45,6 +45,11 @@ class FrameNorm(nn.Module):
 def selu_dense(in_features: int, width: int = 128, dropout: float = 0.3) -> nn.Sequential:
     """The O'Shea 2018 dense block: two × [Linear(·, width) + SELU + AlphaDropout].
 
+    The linear layers start as SELU needs them (Klambauer et al. 2017, §"Initialization"): LeCun
+    normal weights, variance 1 / fan_in, and zero biases. PyTorch's default (uniform, variance
+    1 / (3 fan_in), random biases) shrinks the signal threefold per layer, so the block's output
+    hardly depended on its input at the start of training.
+
     Args:
         in_features: flattened input size.
         width: units per layer (128 in the paper).
@@ -53,7 +58,7 @@ def selu_dense(in_features: int, width: int = 128, dropout: float = 0.3) -> nn.S
     Returns:
         A module mapping ``[n, in_features]`` to ``[n, width]``.
     """
-    return nn.Sequential(
+    block = nn.Sequential(
         nn.Linear(in_features, width),
         nn.SELU(),
         nn.AlphaDropout(dropout),
@@ -61,6 +66,10 @@ def selu_dense(in_features: int, width: int = 128, dropout: float = 0.3) -> nn.S
         nn.SELU(),
         nn.AlphaDropout(dropout),
     )
+    for layer in (block[0], block[3]):
+        nn.init.kaiming_normal_(layer.weight, nonlinearity="linear")  # LeCun normal
+        nn.init.zeros_(layer.bias)
+    return block
 
 
 def pool_stages(length: int, most: int, final_min: int) -> int:

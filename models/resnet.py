@@ -19,6 +19,10 @@ class _ResidualUnit(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv1d(channels, channels, 3, padding=1)
         self.conv2 = nn.Conv1d(channels, channels, 3, padding=1)
+        nn.init.kaiming_normal_(self.conv1.weight, nonlinearity="relu")
+        nn.init.zeros_(self.conv2.weight)  # the unit starts as relu(x) (Goyal et al. 2017)
+        nn.init.zeros_(self.conv1.bias)
+        nn.init.zeros_(self.conv2.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x + self.conv2(torch.relu(self.conv1(x))))
@@ -29,8 +33,11 @@ def _residual_stack(in_channels: int, channels: int = 32) -> nn.Sequential:
 
     Maps ``[n, in_channels, T]`` to ``[n, channels, T // 2]``.
     """
+    projection = nn.Conv1d(in_channels, channels, 1)
+    nn.init.kaiming_normal_(projection.weight, nonlinearity="linear")  # LeCun normal
+    nn.init.zeros_(projection.bias)
     return nn.Sequential(
-        nn.Conv1d(in_channels, channels, 1),
+        projection,
         _ResidualUnit(channels),
         _ResidualUnit(channels),
         nn.MaxPool1d(2),

@@ -8,6 +8,7 @@ from engine.data.schema import DatasetMeta, Frames, ShardInfo
 from engine.data.splits import Split, make_split
 from engine.data.store import (
     DatasetWriter,
+    ShardMismatchError,
     iter_frames,
     read_frames,
     read_index,
@@ -23,6 +24,7 @@ __all__ = [
     "Frames",
     "Profile",
     "ShardInfo",
+    "ShardMismatchError",
     "Split",
     "convert",
     "dataset_info",

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import posixpath
+import shutil
 from dataclasses import asdict
 
 import numpy as np
@@ -18,8 +21,10 @@ import numpy as np
 from engine.data.profiles import Profile, get_profile
 from engine.data.schema import DatasetMeta, Frames
 from engine.data.store import (
+    _ROW_GROUP_BYTES,
     DEFAULT_SHARD_BYTES,
     DatasetWriter,
+    _is_local,
     resolve,
     rows_per_shard,
     shard_name,
@@ -27,7 +32,7 @@ from engine.data.store import (
 )
 from engine.data.synth import synthesize_frames
 
-__all__ = ["BLOCK_FRAMES", "frames_per_key", "generate", "generate_rows"]
+__all__ = ["BLOCK_FRAMES", "estimated_bytes", "frames_per_key", "generate", "generate_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,74 @@ def frames_per_key(profile: Profile, scale: float) -> int:
     if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive number, got {scale!r}")
     return max(1, round(profile.frames_per_key * scale))
+
+
+def estimated_bytes(
+    profile_name: str, scale: float = 1.0, shard_bytes: int = DEFAULT_SHARD_BYTES
+) -> int:
+    """About how many bytes :func:`generate` writes for this profile, scale and shard size.
+
+    The payload is 14 bytes (id, label, SNR) plus ``8 L`` (float32 I and Q) per frame; on top,
+    each row group carries up to ~0.6 MiB of Parquet dictionary pages (measured: +4 % on
+    128 MiB shards, +55 % on 1 MiB ones) and each shard a footer.
+
+    Raises:
+        KeyError: unknown profile. ValueError: bad ``scale`` or ``shard_bytes``.
+    """
+    profile = get_profile(profile_name)
+    rows = len(profile.classes) * len(profile.snr_grid_db) * frames_per_key(profile, scale)
+    row_bytes = 8 * profile.length + 14
+    per_shard = min(rows, rows_per_shard(profile.length, shard_bytes))
+    per_group = min(per_shard, max(1, _ROW_GROUP_BYTES // row_bytes))
+    shards = math.ceil(rows / per_shard)
+    groups = shards * math.ceil(per_shard / per_group)
+    dictionary = min(8 * profile.length * per_group, 2**20) * 0.6
+    return int(rows * row_bytes + groups * dictionary + shards * 16 * 2**10)
+
+
+def _format_bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if size < 1000 or unit == "PB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _free_bytes(out: str) -> tuple[int, str] | None:
+    """Free space where ``out`` would be written and what was measured; ``None`` if unknown.
+
+    Local disks: the free space of the nearest existing directory; ``memory://``: the
+    available physical memory (the dataset lives in this process). Other filesystems do not
+    say.
+    """
+    fs, path = resolve(out)
+    if _is_local(fs):
+        probe = path
+        while probe and not os.path.isdir(probe):
+            parent = posixpath.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+        return shutil.disk_usage(probe or "/").free, probe or "/"
+    if fs.protocol in ("memory", ("memory",)):
+        try:
+            pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError):  # pragma: no cover - not Linux
+            return None
+        return pages, "available memory"
+    return None
+
+
+def _check_room(profile: Profile, scale: float, out: str, shard_bytes: int, total: int) -> None:
+    """Refuse a dataset that cannot fit where it is to be written, before writing anything."""
+    needed = estimated_bytes(profile.name, scale, shard_bytes)
+    free = _free_bytes(out)
+    log.info("generating about %s at %s", _format_bytes(needed), out)
+    if free is not None and needed > free[0]:
+        raise ValueError(
+            f"{profile.name} at scale {scale:g} is {total:,} frames of L={profile.length}, "
+            f"about {_format_bytes(needed)}; {free[1]} has only {_format_bytes(free[0])} free"
+        )
 
 
 def generate_rows(profile: Profile, per_key: int, seed: int, start: int, stop: int) -> Frames:
@@ -116,8 +189,10 @@ def generate(
         progress: show a progress bar.
 
     Raises:
-        KeyError: unknown profile. ValueError: bad scale/executor. FileExistsError: ``out``
-            exists and ``overwrite`` is false.
+        KeyError: unknown profile. ValueError: bad scale/executor, or the dataset would not
+            fit where it is to be written (:func:`estimated_bytes` against the free disk, or
+            memory for ``memory://``). FileExistsError: ``out`` exists and ``overwrite`` is
+            false.
     """
     profile = get_profile(profile_name)
     per_key = frames_per_key(profile, scale)
@@ -126,6 +201,7 @@ def generate(
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     total = len(profile.classes) * len(profile.snr_grid_db) * per_key
+    _check_room(profile, scale, out, shard_bytes, total)
     step = rows_per_shard(profile.length, shard_bytes)
     bounds = [(lo, min(lo + step, total)) for lo in range(0, total, step)]
     source = {

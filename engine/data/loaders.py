@@ -116,18 +116,60 @@ def _latin1_encode(text: object, encoding: str = "utf-8", errors: str = "strict"
     return codecs.encode(text, "latin1")
 
 
+class _NdarrayMarker:
+    """What ``numpy.ndarray`` resolves to in a pickle: a marker, not the class.
+
+    Real pickles name ``ndarray`` only as the first argument of ``_reconstruct``; calling the
+    class directly (``ndarray(shape, dtype, buffer, offset, strides)``) would build arrays of
+    uninitialised memory, or of any size from a few bytes (zero strides). The guarded
+    ``_reconstruct`` is the only place that accepts the marker.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, *args: object, **kwargs: object) -> Any:
+        raise _RefusedGlobalError(
+            "refused numpy.ndarray(...): arrays are only built from the bytes the pickle holds"
+        )
+
+    def __repr__(self) -> str:
+        return "numpy.ndarray"
+
+
+_NDARRAY = _NdarrayMarker()
+
+
 def _guarded_reconstruct(reconstruct: Callable[..., Any]) -> Callable[..., Any]:
     """``_reconstruct`` as ``ndarray.__reduce__`` calls it: an empty ndarray, filled by BUILD.
 
-    Refusing other shapes keeps a hostile pickle from allocating memory it does not carry.
+    Refusing other shapes keeps a hostile pickle from allocating memory it does not carry: the
+    BUILD step (``ndarray.__setstate__``) only accepts raw bytes of exactly the array's size.
     """
 
     def guarded(subtype: object, shape: object, dtype: object) -> Any:
-        if subtype is not np.ndarray or shape not in ((0,), 0):
+        if subtype is not _NDARRAY or shape not in ((0,), 0):
             raise _RefusedGlobalError(
                 f"refused _reconstruct({subtype!r}, {shape!r}): only empty ndarrays are built"
             )
-        return reconstruct(subtype, shape, dtype)
+        return reconstruct(np.ndarray, shape, dtype)
+
+    return guarded
+
+
+def _guarded_frombuffer(frombuffer: Callable[..., Any]) -> Callable[..., Any]:
+    """``_frombuffer`` (protocol 5 arrays) only over in-band bytes, so never larger than them."""
+
+    def guarded(buffer: object, dtype: object, shape: object, order: object, *rest: object) -> Any:
+        if (
+            not isinstance(buffer, bytes | bytearray)
+            or len(rest) > 1
+            or order not in ("C", "F", "K")
+        ):
+            raise _RefusedGlobalError(
+                f"refused _frombuffer({type(buffer).__name__}, order={order!r}): only arrays "
+                "over bytes held in the pickle are built"
+            )
+        return frombuffer(buffer, dtype, shape, order, *rest)
 
     return guarded
 
@@ -135,9 +177,9 @@ def _guarded_reconstruct(reconstruct: Callable[..., Any]) -> Callable[..., Any]:
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     reconstruct = _guarded_reconstruct(_numpy_internal("multiarray._reconstruct"))
     scalar = _numpy_internal("multiarray.scalar")
-    frombuffer = _numpy_internal("numeric._frombuffer")
+    frombuffer = _guarded_frombuffer(_numpy_internal("numeric._frombuffer"))
     allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "ndarray"): _NDARRAY,
         ("numpy", "dtype"): np.dtype,
         # Python 3 writes ``bytes`` (the array payload) as _codecs.encode(str, "latin1") at
         # protocol 2; the guard refuses any other use.
@@ -187,7 +229,8 @@ def load_rml2016_pickle(fileobj: IO[bytes]) -> dict:
             the message).
         ValueError: the pickle is truncated or corrupt, or holds something other than a dict.
     """
-    unpickler = _RestrictedUnpickler(fileobj, encoding="latin1")
+    reader = fileobj if isinstance(fileobj, _HashingReader) else _HashingReader(fileobj)
+    unpickler = _RestrictedUnpickler(reader, encoding="latin1")
     try:
         data = unpickler.load()
     except _RefusedGlobalError:
@@ -200,11 +243,28 @@ def load_rml2016_pickle(fileobj: IO[bytes]) -> dict:
         LookupError,
         AttributeError,
         OverflowError,
+        MemoryError,
     ) as err:
         raise ValueError(f"truncated or corrupt pickle: {type(err).__name__}: {err}") from err
     if not isinstance(data, dict):
         raise ValueError(f"an RML2016 pickle holds a dict, this one holds {type(data).__name__}")
+    _check_backed_by_file(data, reader.size_bytes)
     return data
+
+
+def _check_backed_by_file(data: dict, size_bytes: int) -> None:
+    """Every array byte must come from the file: no array may appear twice (a pickle can name
+    one array under many keys), and together they cannot hold more bytes than were read."""
+    arrays = [value for value in data.values() if isinstance(value, np.ndarray) and value.nbytes]
+    starts = {a.__array_interface__["data"][0] for a in arrays}
+    if len(starts) != len(arrays):
+        raise ValueError("corrupt pickle: the same array is stored under more than one key")
+    held = sum(a.nbytes for a in arrays)
+    if held > size_bytes:
+        raise ValueError(
+            f"corrupt pickle: its arrays hold {held:,} bytes but the file has only "
+            f"{size_bytes:,}; every array must be stored in the file"
+        )
 
 
 class _HashingReader:

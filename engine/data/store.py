@@ -10,6 +10,7 @@ moved in and ``dataset.json`` is written last: a directory without it is not a d
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -44,6 +45,7 @@ from engine.data.schema import (
 __all__ = [
     "DEFAULT_SHARD_BYTES",
     "DatasetWriter",
+    "ShardMismatchError",
     "iter_frames",
     "read_frames",
     "read_index",
@@ -175,6 +177,8 @@ class DatasetWriter:
     ) -> None:
         if len(classes) < 1 or len(set(classes)) != len(classes):
             raise ValueError(f"classes must be non-empty and unique, got {list(classes)}")
+        if not all(isinstance(name, str) and name for name in classes):
+            raise ValueError(f"class names must be non-empty strings, got {list(classes)}")
         if len(classes) > MAX_CLASSES:
             raise ValueError(f"at most {MAX_CLASSES} classes fit int16 labels, got {len(classes)}")
         if length < 1:
@@ -323,19 +327,38 @@ def read_meta(uri: str) -> DatasetMeta:
 
     Raises:
         FileNotFoundError: ``uri`` is missing or holds no ``dataset.json`` (incomplete write).
+        ValueError: ``dataset.json`` is not valid (one line naming the dataset and the key,
+            see :meth:`engine.data.schema.DatasetMeta.from_json`).
     """
     fs, path = resolve(uri)
     meta_path = posixpath.join(path, META_NAME)
     if not fs.exists(meta_path):
         what = "does not exist" if not fs.exists(path) else f"has no {META_NAME} (incomplete?)"
         raise FileNotFoundError(f"{uri} is not a dataset: it {what}")
-    with fs.open(meta_path, "r") as handle:
-        return DatasetMeta.from_json(handle.read())
+    with fs.open(meta_path, "rb") as handle:
+        raw = handle.read()
+    try:
+        return DatasetMeta.from_json(raw.decode("utf-8"))
+    except ValueError as err:  # also UnicodeDecodeError
+        raise ValueError(f"{uri}: {_one_line(err)}") from None
+
+
+def _one_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def _shard_paths(uri: str, meta: DatasetMeta) -> tuple[fsspec.AbstractFileSystem, list[str]]:
+    """The shards' paths, each a plain file name inside the dataset directory."""
     fs, path = resolve(uri)
-    return fs, [posixpath.join(path, s.name) for s in meta.shards]
+    paths = []
+    for shard in meta.shards:
+        try:
+            check_shard_name(shard.name)
+        except ValueError as err:
+            raise ValueError(f"{uri}: {err}") from None
+        paths.append(posixpath.join(path, shard.name))
+    return fs, paths
 
 
 def read_parquet(source: Any, columns: Sequence[str] | None = None) -> pa.Table:
@@ -350,16 +373,97 @@ def read_parquet(source: Any, columns: Sequence[str] | None = None) -> pa.Table:
     )
 
 
+class ShardMismatchError(ValueError):
+    """A shard differs from its record in ``dataset.json`` (missing, size or SHA-256)."""
+
+
+def _shard_key(
+    fs: fsspec.AbstractFileSystem, uri: str, shard: ShardInfo, info: dict
+) -> checksum_cache.ShardKey:
+    dataset = fs.unstrip_protocol(resolve(uri)[1])
+    return (dataset, shard.name, int(info["size"]), checksum_cache.stamp(info), shard.sha256)
+
+
+def _checked_shard(
+    fs: fsspec.AbstractFileSystem, path: str, shard: ShardInfo, uri: str, *, keep: bool
+) -> bytes | None:
+    """Check a shard's size and SHA-256 against ``dataset.json`` before it is read.
+
+    The size is compared on every read; the hash (and that the Parquet footer parses) once per
+    version of the file (per process, and per machine through the on-disk cache,
+    :mod:`engine._internal.checksum_cache`).
+
+    Args:
+        fs: the dataset's filesystem.
+        path: the shard's path on it.
+        shard: its record in ``dataset.json``.
+        uri: the dataset, for messages.
+        keep: when the shard has to be hashed, read it whole and return the bytes (the caller
+            reads from them, so what was hashed is what is decoded).
+
+    Returns:
+        The shard's bytes when they were read and ``keep`` is set, else ``None``.
+
+    Raises:
+        ShardMismatchError: the shard is missing, or its size or SHA-256 differs.
+        ValueError: it matches but its Parquet footer does not parse.
+    """
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise ShardMismatchError(f"{uri}: shard {shard.name} is missing") from None
+    if info.get("size") != shard.size_bytes:
+        raise ShardMismatchError(
+            f"{uri}: shard {shard.name} has {info.get('size')} bytes, dataset.json records "
+            f"{shard.size_bytes} (changed or truncated; `duse data verify` lists every problem)"
+        )
+    key = _shard_key(fs, uri, shard, info)
+    if checksum_cache.is_checked(key):
+        return None
+    digest, payload = _hash_shard(fs, path, keep)
+    if digest != shard.sha256:
+        raise ShardMismatchError(
+            f"{uri}: shard {shard.name} does not match its SHA-256 in dataset.json "
+            f"(changed or corrupt; `duse data verify` lists every problem)"
+        )
+    if payload is not None:  # the footer must parse too before the shard counts as checked
+        _read_shard(pa.BufferReader(payload), [], False, uri, shard.name)
+    else:
+        with fs.open(path, "rb") as handle:
+            _read_shard(handle, [], False, uri, shard.name)
+    checksum_cache.remember(key)
+    return payload
+
+
+def _read_shard(source: Any, columns: list[str], extra: bool, uri: str, name: str) -> pa.Table:
+    """Decode one shard (a file or a buffer); a broken file is a one-line error naming it."""
+    try:
+        present = pq.read_schema(source).names if extra else []
+        source.seek(0)
+        return read_parquet(source, columns + [c for c in EXTRA_COLUMNS if c in present])
+    except (pa.ArrowException, OSError) as err:  # pyarrow's IO and thrift errors are OSError
+        raise ValueError(
+            f"{uri}: shard {name} cannot be read as a Parquet shard ({_one_line(err)})"
+        ) from None
+
+
 def iter_frames(
     uri: str, *, with_iq: bool = True, ids: np.ndarray | None = None, extra: bool = False
 ) -> Iterator[Frames]:
     """Yield the dataset shard by shard (memory bounded by one shard).
+
+    Every shard is checked against ``dataset.json`` before it is used (size always, SHA-256
+    once per version of the file: :func:`_checked_shard`).
 
     Args:
         uri: dataset directory.
         with_iq: read the ``iq`` column too (otherwise only ``id, label, snr``).
         ids: keep only these ids (shards that cannot hold any are skipped).
         extra: read the provenance columns (``schema.EXTRA_COLUMNS``) the shards have.
+
+    Raises:
+        ShardMismatchError: a shard is missing or differs from ``dataset.json``.
+        ValueError: a shard is not a readable Parquet file (named with the dataset).
     """
     meta = read_meta(uri)
     fs, paths = _shard_paths(uri, meta)
@@ -370,10 +474,13 @@ def iter_frames(
             lo, hi = np.searchsorted(wanted, [shard.id_min, shard.id_max + 1])
             if lo == hi:
                 continue
-        with fs.open(path, "rb") as handle:
-            present = pq.read_schema(handle).names if extra else []
-            handle.seek(0)
-            table = read_parquet(handle, columns + [c for c in EXTRA_COLUMNS if c in present])
+        payload = _checked_shard(fs, path, shard, uri, keep=with_iq)
+        if payload is not None:
+            table = _read_shard(pa.BufferReader(payload), columns, extra, uri, shard.name)
+            del payload
+        else:
+            with fs.open(path, "rb") as handle:
+                table = _read_shard(handle, columns, extra, uri, shard.name)
         if wanted is not None:
             table = table.filter(pc.is_in(table.column("id"), pa.array(wanted[lo:hi])))
         yield frames_from_table(table)
@@ -405,18 +512,36 @@ def read_index(uri: str) -> Frames:
 def to_ray_dataset(uri: str, columns: Sequence[str] | None = None, **read_args: Any):
     """The dataset as a lazy ``ray.data.Dataset`` (``iq`` batches come out as ``[n, 2, L]``).
 
+    Every shard is checked against ``dataset.json`` here, in the calling process, before Ray
+    reads it (size always, SHA-256 and Parquet footer once per version of the file), so a
+    broken shard is a one-line error naming it rather than a failed Ray task.
+
     Args:
         uri: dataset directory.
         columns: columns to read (default all).
         **read_args: passed to ``ray.data.read_parquet`` (e.g. ``override_num_blocks``).
+
+    Raises:
+        ShardMismatchError: a shard is missing or differs from ``dataset.json``.
+        ValueError: a shard is not a readable Parquet file.
     """
     import ray.data
 
     meta = read_meta(uri)
     fs, paths = _shard_paths(uri, meta)
+    for shard, path in zip(meta.shards, paths, strict=True):
+        _checked_shard(fs, path, shard, uri, keep=False)
     return ray.data.read_parquet(
         paths, filesystem=fs, columns=list(columns) if columns else None, **read_args
     )
+
+
+def _hash_shard(fs: fsspec.AbstractFileSystem, path: str, keep: bool) -> tuple[str, bytes | None]:
+    """SHA-256 of a file, and its bytes when ``keep`` (read whole) rather than streamed."""
+    if keep:
+        payload = fs.cat_file(path)
+        return hashlib.sha256(payload).hexdigest(), payload
+    return _sha256(fs, path), None
 
 
 def _sha256(fs: fsspec.AbstractFileSystem, path: str) -> str:
@@ -428,29 +553,124 @@ def _sha256(fs: fsspec.AbstractFileSystem, path: str) -> str:
 
 
 def verify(uri: str) -> list[str]:
-    """Check every shard's checksum, row count, schema and ids; return the problems found."""
+    """Check every shard against ``dataset.json`` and its content; return the problems found.
+
+    Every shard is hashed (whatever the checksum cache says) and decoded whole. Checked:
+    presence, size and SHA-256; that it is a readable Parquet file of the schema; its row
+    count and id range against ``dataset.json``; labels inside the class list; no NaN/inf in
+    ``iq``, no inf SNR; no id twice within a shard or in more than one shard; id ranges in
+    ``dataset.json`` that do not overlap; and the number of NaN (unknown) SNRs equal to
+    ``snr_unknown_rows``.
+
+    Returns:
+        One line per problem, each starting with the shard's name where it concerns one shard;
+        empty when the dataset is sound.
+
+    Raises:
+        FileNotFoundError: ``uri`` holds no dataset.
+        ValueError: ``dataset.json`` itself is invalid (:func:`read_meta`).
+    """
     meta = read_meta(uri)
     fs, paths = _shard_paths(uri, meta)
-    problems = []
+    problems: list[str] = []
+    shard_ids: list[tuple[str, np.ndarray]] = []
+    snr_unknown = 0
     for shard, path in zip(meta.shards, paths, strict=True):
-        if not fs.exists(path):
+        try:
+            payload = fs.cat_file(path)
+        except FileNotFoundError:
             problems.append(f"{shard.name}: missing")
             continue
-        if _sha256(fs, path) != shard.sha256:
+        if len(payload) != shard.size_bytes:
+            problems.append(
+                f"{shard.name}: checksum mismatch (size {len(payload)} bytes, dataset.json "
+                f"says {shard.size_bytes})"
+            )
+            continue
+        if hashlib.sha256(payload).hexdigest() != shard.sha256:
             problems.append(f"{shard.name}: checksum mismatch")
             continue
-        with fs.open(path, "rb") as handle:
-            parquet = pq.ParquetFile(handle)
-            schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
-            ids = parquet.read(columns=["id", "label"], use_threads=False)
-        expected = arrow_schema(meta.length, [c for c in EXTRA_COLUMNS if c in schema.names])
-        if not schema.equals(expected):
-            problems.append(f"{shard.name}: schema {schema} differs from {expected}")
-        if rows != shard.num_rows:
-            problems.append(f"{shard.name}: {rows} rows, dataset.json says {shard.num_rows}")
-        id_values, labels = ids.column("id").to_numpy(), ids.column("label").to_numpy()
-        if len(id_values) and (id_values.min(), id_values.max()) != (shard.id_min, shard.id_max):
-            problems.append(f"{shard.name}: id range differs from dataset.json")
-        if len(labels) and (labels.min() < 0 or labels.max() >= meta.num_classes):
-            problems.append(f"{shard.name}: labels outside the class list")
+        with contextlib.suppress(OSError, KeyError):
+            checksum_cache.remember(_shard_key(fs, uri, shard, fs.info(path)))
+        try:
+            table = read_parquet(pa.BufferReader(payload))
+        except (pa.ArrowException, OSError) as err:
+            problems.append(f"{shard.name}: cannot be read as a Parquet shard ({_one_line(err)})")
+            continue
+        del payload
+        found = _shard_problems(shard, table, meta)
+        problems += found[0]
+        if found[1] is not None:
+            shard_ids.append((shard.name, found[1]))
+            snr_unknown += found[2]
+    problems += _id_problems(meta, shard_ids)
+    if snr_unknown != meta.snr_unknown_rows:
+        problems.append(
+            f"{snr_unknown} frames have a NaN (unknown) SNR, dataset.json declares "
+            f"snr_unknown_rows = {meta.snr_unknown_rows}"
+        )
+    return problems
+
+
+def _shard_problems(
+    shard: ShardInfo, table: pa.Table, meta: DatasetMeta
+) -> tuple[list[str], np.ndarray | None, int]:
+    """Problems of one decoded shard, its ids (``None`` when unusable), its NaN-SNR count."""
+    name, problems = shard.name, []
+    expected = arrow_schema(meta.length, [c for c in EXTRA_COLUMNS if c in table.column_names])
+    if not table.schema.equals(expected):
+        return [f"{name}: schema {table.schema} differs from {expected}"], None, 0
+    if len(table) != shard.num_rows:
+        problems.append(f"{name}: {len(table)} rows, dataset.json says {shard.num_rows}")
+    frames = frames_from_table(table)
+    ids = frames.ids
+    unique, counts = np.unique(ids, return_counts=True)
+    if len(unique) != len(ids):
+        repeated = unique[counts > 1]
+        problems.append(
+            f"{name}: {len(repeated)} ids occur more than once, e.g. {repeated[:5].tolist()}"
+        )
+    if len(ids) and (int(ids.min()), int(ids.max())) != (shard.id_min, shard.id_max):
+        problems.append(f"{name}: id range differs from dataset.json")
+    labels = frames.labels
+    if len(labels) and (labels.min() < 0 or labels.max() >= meta.num_classes):
+        problems.append(f"{name}: labels outside the class list")
+    infinite = np.isinf(frames.snr_db)
+    if infinite.any():
+        problems.append(
+            f"{name}: {int(infinite.sum())} frames have an inf SNR "
+            f"(first id {int(ids[np.argmax(infinite)])})"
+        )
+    bad_iq = ~np.isfinite(frames.iq).reshape(len(ids), -1).all(axis=1)
+    if bad_iq.any():
+        problems.append(
+            f"{name}: {int(bad_iq.sum())} frames hold NaN or inf IQ "
+            f"(first id {int(ids[np.argmax(bad_iq)])})"
+        )
+    return problems, unique, int(np.isnan(frames.snr_db).sum())
+
+
+def _id_problems(meta: DatasetMeta, shard_ids: list[tuple[str, np.ndarray]]) -> list[str]:
+    """Ids in more than one shard, and overlapping id ranges in ``dataset.json``."""
+    problems = []
+    if len(shard_ids) > 1:
+        every = np.concatenate([ids for _name, ids in shard_ids])
+        owner = np.concatenate([np.full(len(ids), k) for k, (_n, ids) in enumerate(shard_ids)])
+        order = np.argsort(every, kind="stable")
+        every, owner = every[order], owner[order]
+        twice = np.flatnonzero(every[1:] == every[:-1])
+        if len(twice):
+            shared = np.unique(every[twice])
+            names = sorted({shard_ids[k][0] for k in np.unique(owner[np.r_[twice, twice + 1]])})
+            problems.append(
+                f"{len(shared)} ids occur in more than one shard ({', '.join(names)}), "
+                f"e.g. {shared[:5].tolist()}"
+            )
+    recorded = sorted((s for s in meta.shards if s.num_rows), key=lambda s: s.id_min)
+    for before, after in itertools.pairwise(recorded):
+        if after.id_min <= before.id_max:
+            problems.append(
+                f"{before.name}, {after.name}: id ranges overlap in dataset.json "
+                f"([{before.id_min}, {before.id_max}] and [{after.id_min}, {after.id_max}])"
+            )
     return problems

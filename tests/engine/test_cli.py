@@ -1,3 +1,5 @@
+import errno
+import importlib
 import json
 import subprocess
 import sys
@@ -120,3 +122,83 @@ def test_exit_process_keeps_the_status_the_output_and_the_atexit_handlers():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert (result.returncode, result.stdout) == (3, "done cleaned")
+
+
+def test_sigint_during_generate_is_one_line_and_exit_130(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "ds"
+    options = ["--scale", "2", "--out", str(out), "--executor", "local", "--shard-mib", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "data", "generate", "--profile", "rml2016a", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".ds.partial-*/part-00001.parquet")):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert stderr.rstrip("\n").splitlines()[-1] == "duse: interrupted"
+    assert list(tmp_path.iterdir()) == []  # the writer removed its staging
+
+
+@pytest.mark.parametrize(
+    ("error", "path"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "{out}"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded", "/data/x/part-00003.parquet"), "/data/x/"),
+        (RuntimeError("wrapped"), "{out}"),  # e.g. Ray's RayTaskError around the OSError
+    ],
+)
+def test_full_disk_is_one_line_naming_the_path(tmp_path, monkeypatch, capsys, error, path):
+    importlib.import_module("engine.data.generate")  # the package exports the function
+    out = str(tmp_path / "ds")
+
+    def fail(*_args, **_kwargs):
+        if isinstance(error, RuntimeError):
+            raise error from OSError(errno.ENOSPC, "No space left on device")
+        raise error
+
+    monkeypatch.setattr(sys.modules["engine.data.generate"], "generate", fail)
+    status = main(["data", "generate", "--profile", "rml2016a", "--out", out])
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1
+    assert err.startswith("duse: error: ") and path.format(out=out) in err
+    assert "No space left on device" in err or "Disk quota exceeded" in err
+
+
+def test_other_os_errors_keep_their_traceback(monkeypatch):
+    importlib.import_module("engine.data.generate")
+
+    def fail(*_args, **_kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(sys.modules["engine.data.generate"], "generate", fail)
+    with pytest.raises(OSError, match="Input/output error"):
+        main(["data", "generate", "--profile", "rml2016a", "--out", "/nonexistent/ds"])
+
+
+def test_generate_refuses_what_the_disk_cannot_hold(tmp_path, capsys):
+    argv = ["data", "generate", "--profile", "rml2016a", "--scale", "1e9"]
+    assert main([*argv, "--out", str(tmp_path / "ds")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("duse: error: rml2016a at scale 1e+09 is 220,000,000,000,000 frames")
+    assert "about 237.0 PB;" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupt_in_main_is_exit_130(monkeypatch, capsys):
+    import engine.data.info
+
+    def interrupted(_uri):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine.data.info, "dataset_info", interrupted)
+    assert main(["data", "info", "somewhere"]) == 130
+    assert capsys.readouterr().err == "duse: interrupted\n"

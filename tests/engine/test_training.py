@@ -1,10 +1,21 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
+from engine.data import DatasetWriter, Frames
 from engine.data.generate import generate
 from engine.data.store import read_index
-from engine.training import FitResult, TrainConfig, TrainingDivergedError, evaluate, fit
+from engine.training import (
+    FitResult,
+    TrainConfig,
+    TrainingDivergedError,
+    evaluate,
+    fit,
+    learning_warning,
+    train_batch_size,
+)
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +138,120 @@ def test_ray_train_one_worker_matches_in_process(ray_session, dataset):
     assert [h["loss"] for h in remote.history] == pytest.approx(
         [h["loss"] for h in local.history], rel=1e-4
     )
+    assert remote.quality.keys() == local.quality.keys()  # measured in the driver, same frames
+    assert remote.quality["steps"] == local.quality["steps"] == 3 * 14  # 220 frames, batch 16
+    assert remote.quality["train_accuracy"] == pytest.approx(
+        local.quality["train_accuracy"], abs=0.02
+    )
+
+
+def test_fit_result_save_is_atomic_under_a_file_size_limit(tmp_path):
+    from tests.engine._internal.test_atomic import run_under_file_size_limit
+
+    out = tmp_path / "model.pt"
+    out.write_bytes(b"the previous model")
+    result = run_under_file_size_limit(
+        f"""
+        import models
+        from engine.training import FitResult
+        network = models.build("cnn1d", 4, 128)  # far more than 16 KiB of weights
+        try:
+            FitResult("cnn1d", 4, 128, network.state_dict()).save({str(out)!r})
+        except OSError as err:
+            print("errno", err.errno)
+        """
+    )
+    assert result.stdout.strip() == "errno 27", result.stderr  # EFBIG, reported
+    assert out.read_bytes() == b"the previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+def _four_class_set(uri: str, iq: np.ndarray, labels: np.ndarray) -> str:
+    frames = Frames(
+        ids=np.arange(len(labels), dtype=np.int64),
+        labels=labels.astype(np.int16),
+        snr_db=np.zeros(len(labels), np.float32),
+        iq=iq.astype(np.float32),
+    )
+    with DatasetWriter(uri, ["a", "b", "c", "d"], iq.shape[-1], [0], {"kind": "test"}) as writer:
+        writer.write(frames)
+    return uri
+
+
+@pytest.fixture(scope="module")
+def noise_and_tones(tmp_path_factory):
+    """160 frames of L=128 in 4 classes, twice: Gaussian noise under random labels (nothing to
+    learn) and one tone per class, at 0.05, 0.1, 0.2, 0.3 cycles per sample (easy)."""
+    root = tmp_path_factory.mktemp("quality")
+    rng = np.random.default_rng(0)
+    labels = np.arange(160) % 4
+    noise = _four_class_set(
+        str(root / "noise"), rng.standard_normal((160, 2, 128)), rng.permutation(labels)
+    )
+    phase = 2 * np.pi * (np.array([0.05, 0.1, 0.2, 0.3])[labels, None] * np.arange(128))
+    phase = phase + rng.uniform(0, 2 * np.pi, (160, 1))
+    tones = np.stack([np.cos(phase), np.sin(phase)], 1) + 0.3 * rng.standard_normal((160, 2, 128))
+    return noise, _four_class_set(str(root / "tones"), tones, labels)
+
+
+def test_learning_warning_thresholds():
+    assert learning_warning(0.375, 3, 4) is None  # 1.5/C itself passes
+    assert learning_warning(0.374, 3, 4) == "is near chance (train accuracy 0.374 < 1.5/C = 0.375)"
+    assert learning_warning(0.21, 5, 5) == "is near chance (train accuracy 0.21 < 1.5/C = 0.3)"
+    assert learning_warning(0.5, 2, 2) == "is near chance (train accuracy 0.5 < 1.5/C = 0.75)"
+    assert learning_warning(0.75, 2, 2) is None
+    assert learning_warning(0.0625, 24, 24) is None  # 1.5/24
+    near = learning_warning(0.062, 24, 24)
+    assert near == "is near chance (train accuracy 0.062 < 1.5/C = 0.0625)"
+    assert learning_warning(1.0, 1, 4) == "predicts a single class"  # checked first
+    assert learning_warning(0.0, 1, 2) == "predicts a single class"
+
+
+def test_train_batch_size_shrinks_only_small_sets():
+    default = TrainConfig()  # epochs 10, batch 256, min_steps 200
+    assert train_batch_size(5120, default) == 256  # 5120 * 10 / 200 = 256: untouched
+    assert train_batch_size(100_000, default) == 256
+    assert train_batch_size(5119, default) == 255
+    assert train_batch_size(2000, default) == 100
+    assert train_batch_size(320, default) == 16  # 320 * 10 // 200 = 16
+    assert train_batch_size(40, default) == 16  # never below 16
+    assert train_batch_size(320, TrainConfig(epochs=30, batch_size=64)) == 48
+    assert train_batch_size(40, TrainConfig(batch_size=8)) == 8  # nor above batch_size
+    assert train_batch_size(320, TrainConfig(min_steps=0)) == 256
+
+
+def test_a_model_that_cannot_learn_is_flagged_and_one_that_learns_is_not(noise_and_tones, caplog):
+    noise, tones = noise_and_tones
+    ids = np.arange(160)
+    with caplog.at_level("WARNING", logger="engine.training"):
+        unlearnable = fit("cnn1d", noise, ids, TrainConfig(epochs=1))
+    quality = unlearnable.quality
+    assert quality["warning"] is not None
+    assert quality["warning"] == learning_warning(
+        quality["train_accuracy"], quality["predicted_classes"], 4
+    )
+    assert quality["classes"] == 4 and quality["chance"] == 0.25
+    assert quality["steps"] == 10  # 160 frames in batches of 16 (min_steps), one epoch
+    assert f"cnn1d trained on 160 frames (10 steps) {quality['warning']}" in caplog.text
+
+    learned = fit("cnn1d", tones, ids, TrainConfig(epochs=5))
+    assert learned.quality["warning"] is None
+    assert learned.quality["train_accuracy"] > 0.9 and learned.quality["predicted_classes"] == 4
+    assert learned.quality["steps"] == learned.history[-1]["steps"] == 50
+    plain = fit("cnn1d", tones, ids, TrainConfig(epochs=5, min_steps=0))
+    assert plain.quality["steps"] == 5  # batch 256: one step per epoch
+
+
+def test_a_fit_result_saved_before_quality_existed_loads(dataset, tmp_path):
+    result = fit("gru", dataset, ids_at(dataset), TrainConfig(epochs=1, batch_size=64))
+    result.save(str(tmp_path / "new.pt"))
+    assert FitResult.load(str(tmp_path / "new.pt")).quality == result.quality
+    body = {
+        key: value
+        for key, value in dataclasses.asdict(result).items()
+        if key not in ("classes", "quality")
+    }
+    torch.save(body, tmp_path / "old.pt")
+    old = FitResult.load(str(tmp_path / "old.pt"))
+    assert old.quality is None and old.classes is None
+    assert evaluate(old, dataset, ids_at(dataset))["n"] == len(ids_at(dataset))

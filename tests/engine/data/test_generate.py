@@ -87,3 +87,41 @@ def test_profile_sizes_at_scale_one():
     assert sizes["rml2018a"] == 2_555_904
     assert sizes["sigzsl7"] == 7 * 11 * 400
     assert frames_per_key(get_profile("rml2018a"), 1 / 4096) == 1
+
+
+def test_estimated_bytes_is_close_to_what_is_written(tmp_path):
+    from engine.data.generate import estimated_bytes
+
+    for profile, scale, shard_bytes in (("rml2016a", 0.05, 2**20), ("sigzsl7", 0.05, 2**22)):
+        meta = generate(
+            profile, str(tmp_path / profile), scale=scale, executor="local", shard_bytes=shard_bytes
+        )
+        written = sum(s.size_bytes for s in meta.shards)
+        assert 0.85 < estimated_bytes(profile, scale, shard_bytes) / written < 1.2, profile
+
+
+def test_refuses_what_the_disk_cannot_hold(tmp_path, monkeypatch):
+    import importlib
+    import shutil
+
+    module = importlib.import_module("engine.data.generate")  # the package exports the function
+
+    free = shutil.disk_usage(tmp_path).free
+    monkeypatch.setattr(
+        module.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**8, 10**8, 10**6)
+    )
+    out = tmp_path / "new" / "ds"
+    with pytest.raises(ValueError) as info:
+        generate("rml2016a", str(out), scale=0.05, executor="local")
+    assert str(info.value) == (
+        f"rml2016a at scale 0.05 is 11,000 frames of L=128, about 12.1 MB; {tmp_path} has "
+        "only 1.0 MB free"
+    )
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"about 237\.0 PB; .* has only .* free") as info:
+        generate("rml2016a", str(out), scale=1e9, executor="local")
+    assert "220,000,000,000,000 frames" in str(info.value) and free > 0
+    with pytest.raises(ValueError, match="available memory has only"):
+        generate("rml2018a", "memory://gen-huge/ds", scale=1e6, executor="local")
+    assert list(tmp_path.iterdir()) == []

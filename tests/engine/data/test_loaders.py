@@ -192,6 +192,84 @@ def test_rml2016_refuses_malicious_pickle(tmp_path):
         load_rml2016_pickle(io.BytesIO(huge))
 
 
+class _DirectNdarray:
+    """Pickles as a direct call ``numpy.ndarray(*args)`` (no bytes behind the array)."""
+
+    def __init__(self, *args) -> None:
+        self.args = args
+
+    def __reduce__(self):
+        return np.ndarray, self.args
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (((100, 2, 128), "<f4"), "uninitialised memory"),
+        (((400_000, 2, 128), "<f4", b"\0\0\0\0", 0, (0, 0, 0)), "400,000 frames, zero strides"),
+        (((2**40, 2, 2048), "<f4"), "a 16 TiB shape"),
+    ],
+)
+def test_rml2016_refuses_ndarray_called_directly(tmp_path, args, what):
+    raw = pickle.dumps({("BPSK", 2): _DirectNdarray(*args)}, protocol=4)
+    assert len(raw) < 100, what  # the whole "dataset" is a few dozen bytes
+    src = tmp_path / "src.pkl"
+    src.write_bytes(raw)
+    with pytest.raises(pickle.UnpicklingError, match=r"refused numpy\.ndarray\(\.\.\.\)"):
+        convert_rml2016(str(src), str(tmp_path / "ds"))
+    assert _leftovers(tmp_path) == []
+    # numpy.ndarray is still what real pickles name, as _reconstruct's argument
+    for protocol in (2, 4, 5):
+        loaded = load_rml2016_pickle(io.BytesIO(pickle.dumps(rml2016_dict(8), protocol=protocol)))
+        assert {v.shape for v in loaded.values()} == {(PER_KEY, 2, 8)}
+
+
+class _FromBuffer:
+    """Pickles as numpy's protocol-5 ``_frombuffer(buffer, dtype, shape, order)``."""
+
+    def __init__(self, buffer: bytes, shape: tuple[int, ...]) -> None:
+        self.buffer, self.shape = buffer, shape
+
+    def __reduce__(self):
+        from numpy._core.numeric import _frombuffer
+
+        return _frombuffer, (self.buffer, np.dtype("<f4"), self.shape, "C")
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_rml2016_arrays_must_be_backed_by_the_file(tmp_path, protocol):
+    # one stored array named under 200 keys: 200 x the frames from one array's bytes
+    frames = np.ones((50, 2, 128), np.float32)
+    raw = pickle.dumps({("BPSK", snr): frames for snr in range(200)}, protocol=protocol)
+    assert len(raw) < 2 * frames.nbytes
+    src = tmp_path / "src.pkl"
+    src.write_bytes(raw)
+    with pytest.raises(ValueError, match="same array is stored under more than one key"):
+        convert_rml2016(str(src), str(tmp_path / "ds"))
+    assert _leftovers(tmp_path) == []
+    # one bytes payload read by many _frombuffer calls (the memo hands out the same object)
+    payload = frames.tobytes()
+    shared = {("BPSK", snr): _FromBuffer(payload, frames.shape) for snr in range(200)}
+    with pytest.raises(ValueError, match="same array is stored under more than one key"):
+        load_rml2016_pickle(io.BytesIO(pickle.dumps(shared, protocol=protocol)))
+    # one _frombuffer call is a legal array
+    single = load_rml2016_pickle(
+        io.BytesIO(pickle.dumps({("BPSK", 0): _FromBuffer(payload, frames.shape)}))
+    )
+    np.testing.assert_array_equal(single[("BPSK", 0)], frames)
+
+
+def test_rml2016_array_bytes_are_bounded_by_the_file_size():
+    data = rml2016_dict(length=8)
+    raw = pickle.dumps(data, protocol=2)
+    held = sum(v.nbytes for v in data.values())
+    assert held < len(raw)
+    loaded = load_rml2016_pickle(io.BytesIO(raw))
+    assert sum(v.nbytes for v in loaded.values()) == held
+    with pytest.raises(ValueError, match=f"arrays hold {held:,} bytes but the file has only 10"):
+        loaders._check_backed_by_file(loaded, 10)
+
+
 @pytest.mark.parametrize("keep", [0, 0.5, 0.99])
 def test_rml2016_truncated_pickle(tmp_path, keep):
     raw = pickle.dumps(rml2016_dict(), protocol=2)

@@ -95,3 +95,32 @@ def test_unknown_snr_rows_are_one_snr_group_and_left_out_by_a_window(caplog):
     only_unknown = index(snrs=(float("nan"),))
     with pytest.raises(ValueError, match=r"no frame has SNR .* \(80 frames have an unknown SNR\)"):
         make_split(only_unknown, 4, snr_max_db=30)
+
+
+def test_save_is_atomic_under_a_file_size_limit(tmp_path):
+    from tests.engine._internal.test_atomic import run_under_file_size_limit
+
+    out = tmp_path / "splits.json"
+    result = run_under_file_size_limit(
+        f"""
+        import numpy as np
+        from engine.data.splits import Split
+        ids = np.arange(20_000, dtype=np.int64)  # ~130 kB of JSON, far beyond 16 KiB
+        try:
+            Split(ids[:10], ids[10:20], ids[20:], {{"seed": 0}}).save({str(out)!r})
+        except OSError as err:
+            print("errno", err.errno)
+        """
+    )
+    assert result.stdout.strip() == "errno 27", result.stderr  # EFBIG, reported
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no truncated splits.json
+
+
+def test_save_replaces_and_round_trips(tmp_path):
+    out = str(tmp_path / "splits.json")
+    ids = np.arange(12, dtype=np.int64)
+    Split(ids[:2], ids[2:4], ids[4:], {"seed": 1}).save(out)
+    Split(ids[:3], ids[3:4], ids[4:], {"seed": 2}).save(out)
+    loaded = Split.load(out)
+    assert loaded.params == {"seed": 2} and loaded.summary() == {"test": 3, "target": 1, "pool": 8}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["splits.json"]
