@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import pickle
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -487,6 +488,7 @@ def _parser() -> argparse.ArgumentParser:
 # A full disk or quota: one line naming the path, exit 1 (not a user error, not a bug).
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def _disk_full(err: BaseException) -> OSError | None:
@@ -516,9 +518,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(asctime)s %(name)s: %(message)s",
         )
         return args.run(args)
-    except KeyboardInterrupt:
-        print("duse: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:
+        print(
+            f"duse: {'terminated' if isinstance(stop, Terminated) else 'interrupted'}",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     except _user_errors() as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"duse: error: {message}", file=sys.stderr)
@@ -532,10 +537,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so every ``with`` block (writers) cleans up."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def entry() -> None:
     """The console script: :func:`main`, then :func:`exit_process` with its status."""
     from engine._internal.process import exit_process
 
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         status = main()
     except KeyboardInterrupt:  # a second Ctrl-C while the first was being handled

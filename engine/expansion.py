@@ -60,7 +60,7 @@ from engine.scoring import (
     score_pool,
 )
 from engine.selection import select, select_set
-from engine.training import FitResult, TrainConfig, evaluate, fit
+from engine.training import FitResult, TrainConfig, evaluate, fit, read_finite_frames
 from scorers import (
     DynamicsScorer,
     ModelOutputs,
@@ -854,6 +854,7 @@ def _plan(run_dir: _RunDirectory, config: ExpandConfig, data: str) -> tuple[_Run
     index = index.take(np.argsort(index.ids, kind="stable"))
     split = _load_or_make_split(run_dir, config, data, index, meta)
     sizes = _validate(config, meta, index, split)
+    read_finite_frames(data, split.target_ids)  # test and pool are checked as they stream
     return _Run(config, data, meta, index, split), sizes
 
 

@@ -128,7 +128,7 @@ class FitResult:
     ``train_accuracy`` (eval mode), ``predicted_classes`` (distinct classes it predicts on
     them), ``classes`` (C, distinct classes in them), ``chance`` (1/C), ``steps`` (optimizer
     steps taken) and ``warning`` (:func:`learning_warning`: None, or what the model does wrong,
-    e.g. ``"predicts a single class"``).
+    e.g. ``"predicts a single class on its training frames"``).
     """
 
     model_name: str
@@ -262,11 +262,12 @@ def learning_warning(train_accuracy: float, predicted_classes: int, num_classes:
 
     Returns:
         None if it learned; else what the model does, one line that reads after "the model":
-        ``"predicts a single class"`` (checked first) or ``"is near chance (train accuracy 0.21
-        < 1.5/C = 0.3)"`` (accuracy strictly below 1.5/C; three significant digits).
+        ``"predicts a single class on its training frames"`` (checked first) or ``"is near
+        chance (train accuracy 0.21 < 1.5/C = 0.3)"`` (accuracy strictly below 1.5/C; three
+        significant digits).
     """
     if predicted_classes <= 1:
-        return "predicts a single class"
+        return "predicts a single class on its training frames"
     threshold = NEAR_CHANCE_FACTOR / num_classes
     if train_accuracy < threshold:
         return (
@@ -433,6 +434,19 @@ def _fit_on_ray(job: dict[str, Any], config: TrainConfig):
     return body["state_dict"], body["history"]
 
 
+def read_finite_frames(data_uri: str, ids: np.ndarray) -> Frames:
+    """The frames with ``ids``, refusing NaN or inf IQ (a corrupt dataset) with one line."""
+    frames = read_frames(data_uri, ids)
+    finite = np.isfinite(frames.iq).reshape(len(frames), -1).all(axis=1)
+    if not finite.all():
+        raise ValueError(
+            f"{data_uri}: frame id {int(frames.ids[~finite][0])} holds NaN or inf IQ "
+            f"({int((~finite).sum())} such frames): the dataset is corrupt "
+            "(`duse data verify` lists its bad shards)"
+        )
+    return frames
+
+
 def fit(
     model_name: str,
     data_uri: str,
@@ -470,7 +484,7 @@ def fit(
     meta = read_meta(data_uri)
     with torch.random.fork_rng():  # building initialises weights: keep the caller's RNG
         models.build(model_name, meta.num_classes, meta.length)  # fail fast on name / length
-    frames = read_frames(data_uri, ids)
+    frames = read_finite_frames(data_uri, ids)
     if len(np.unique(frames.labels)) < 2:
         raise ValueError(f"training frames hold one class only ({meta.classes[frames.labels[0]]})")
     job = {
@@ -533,7 +547,7 @@ def evaluate(
     """
     meta = read_meta(data_uri)
     result.check_data(meta, data_uri)
-    frames = read_frames(data_uri, ids)
+    frames = read_finite_frames(data_uri, ids)
     if len(frames) == 0:
         raise ValueError("evaluate needs at least one id, got none")
     predicted = predict_logits(result.model(), frames.iq, batch_size=batch_size).argmax(1)

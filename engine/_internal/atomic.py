@@ -1,11 +1,12 @@
 """Atomic file writes on any fsspec URI: a file is complete under its final name or absent.
 
-Every write is staged under a hidden sibling name, ``.NAME.partial-<hex>``, in the target's own
-directory (same filesystem, so the move is a rename), and moved onto the final name once it is
-complete; if anything fails (also ``KeyboardInterrupt``), the staging is removed and an existing
-file is left as it was. On a local filesystem the staged file is flushed to disk (``fsync``)
-and moved with ``os.replace``, which is atomic on POSIX; on other filesystems (object stores)
-it is moved with the filesystem's ``mv``, and a reader sees either the old or the new object.
+Every write is staged under a hidden sibling name, ``.NAME.partial-PID@HOST-<hex>``, in the
+target's own directory (same filesystem, so the move is a rename), and moved onto the final name
+once it is complete; if anything fails (also ``KeyboardInterrupt``), the staging is removed and
+an existing file is left as it was. On a local filesystem the staged file is flushed to disk
+(``fsync``) and moved with ``os.replace``, which is atomic on POSIX; on other filesystems
+(object stores) it is moved with the filesystem's ``mv``, and a reader sees either the old or
+the new object.
 """
 
 from __future__ import annotations
@@ -13,17 +14,43 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import re
+import socket
 import uuid
 
 import fsspec
 
-__all__ = ["staging_name", "write_bytes", "write_text"]
+__all__ = ["remove_stale_staging", "staging_name", "write_bytes", "write_text"]
 
 
 def staging_name(path: str) -> str:
-    """The hidden sibling under which ``path`` is staged: ``DIR/.NAME.partial-<hex>``."""
+    """The hidden sibling under which ``path`` is staged: ``DIR/.NAME.partial-PID@HOST-<hex>``
+    (the owner's pid and host, so a later writer can tell a dead owner's staging)."""
     directory, name = posixpath.split(path.rstrip("/"))
-    return posixpath.join(directory, f".{name}.partial-{uuid.uuid4().hex[:12]}")
+    owner = f"{os.getpid()}@{socket.gethostname()}"
+    return posixpath.join(directory, f".{name}.partial-{owner}-{uuid.uuid4().hex[:12]}")
+
+
+def remove_stale_staging(fs: fsspec.AbstractFileSystem, path: str) -> list[str]:
+    """Remove the staging of ``path`` left by processes of this host that no longer run.
+
+    Returns:
+        The paths removed.
+    """
+    from engine._internal.process import pid_alive
+
+    directory, name = posixpath.split(path.rstrip("/"))
+    if not fs.exists(directory or "."):
+        return []
+    pattern = re.compile(rf"^\.{re.escape(name)}\.partial-(\d+)@(.+)-[0-9a-f]+$")
+    removed = []
+    for entry in fs.ls(directory or ".", detail=False):
+        match = pattern.match(posixpath.basename(entry.rstrip("/")))
+        if match and match[2] == socket.gethostname() and not pid_alive(int(match[1])):
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm(entry, recursive=True)
+                removed.append(entry)
+    return removed
 
 
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engine._internal import checksum_cache
+from engine._internal.atomic import remove_stale_staging, staging_name
 from engine.data.schema import (
     EXTRA_COLUMNS,
     META_NAME,
@@ -202,8 +203,9 @@ class DatasetWriter:
         self._shards: list[ShardInfo] = []
         if self.fs.exists(self.path) and not overwrite:
             raise FileExistsError(f"{uri} already exists (pass overwrite to replace it)")
-        parent, base = posixpath.split(self.path)
-        self._staging = posixpath.join(parent, f".{base}.partial-{uuid.uuid4().hex[:8]}")
+        for stale in remove_stale_staging(self.fs, self.path):  # a killed writer's
+            log.info("removed stale staging %s", stale)
+        self._staging = staging_name(self.path)
         self.fs.makedirs(self._staging, exist_ok=True)
         self.staging_uri = self._uri_of(self._staging)
 

@@ -202,3 +202,38 @@ def test_interrupt_in_main_is_exit_130(monkeypatch, capsys):
     monkeypatch.setattr(engine.data.info, "dataset_info", interrupted)
     assert main(["data", "info", "somewhere"]) == 130
     assert capsys.readouterr().err == "duse: interrupted\n"
+
+
+def test_sigterm_during_generate_ends_143_and_leaves_no_staging(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "big"
+    command = [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "data",
+        "generate",
+        "--profile",
+        "rml2018a",
+        "--scale",
+        "0.05",
+        "--executor",
+        "local",
+        "--shard-mib",
+        "4",
+        "--out",
+        str(out),
+    ]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".big.partial-*/part-*")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the first shard is being written
+    assert list(tmp_path.glob(".big.partial-*")), "generate never started writing"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143 and "duse: terminated" in stderr
+    assert list(tmp_path.iterdir()) == []  # no staging, no half dataset

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from engine.cli import main
-from engine.data import Split, generate
+from engine.data import Frames, Split, generate, read_index
 from engine.expansion import (
     ExpandConfig,
     budget_size,
@@ -312,3 +312,22 @@ def test_a_second_run_on_the_same_out_is_refused_and_a_stale_lock_taken_over(dat
     assert len(result.selected_ids) == 11
     assert not (out / ".lock").exists()  # released
     assert not (out / "rounds" / ".round-0001.json.partial-1234").exists()  # stale staging gone
+
+
+def test_nan_iq_is_named_as_corrupt_data_before_anything_is_written(tmp_path):
+    from engine.data.store import read_frames, read_meta
+    from tests.engine.data.test_store import _replace_shard
+
+    uri = str(tmp_path / "ds")
+    generate("rml2016a", uri, scale=0.004, seed=0, executor="local", shard_bytes=2**18)
+    config = _config(uri, str(tmp_path / "run"), split={"test": 0.2, "target": 0.1})
+    split = config.split.make(read_index(uri), NUM_CLASSES, config.seed)
+    rows = read_meta(uri).shards[0].num_rows
+    first = read_frames(uri).take(slice(0, rows))  # shard 0's frames
+    bad_id = int(np.intersect1d(split.target_ids, first.ids)[0])
+    iq = first.iq.copy()
+    iq[np.flatnonzero(first.ids == bad_id)[0], 1, 3] = np.nan
+    _replace_shard(uri, 0, Frames(first.ids, first.labels, first.snr_db, iq))
+    with pytest.raises(ValueError, match=f"frame id {bad_id} holds NaN or inf IQ"):
+        expand(config)
+    assert not (tmp_path / "run").exists()

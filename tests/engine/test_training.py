@@ -203,8 +203,9 @@ def test_learning_warning_thresholds():
     assert learning_warning(0.0625, 24, 24) is None  # 1.5/24
     near = learning_warning(0.062, 24, 24)
     assert near == "is near chance (train accuracy 0.062 < 1.5/C = 0.0625)"
-    assert learning_warning(1.0, 1, 4) == "predicts a single class"  # checked first
-    assert learning_warning(0.0, 1, 2) == "predicts a single class"
+    single = "predicts a single class on its training frames"
+    assert learning_warning(1.0, 1, 4) == single  # checked first
+    assert learning_warning(0.0, 1, 2) == single
 
 
 def test_train_batch_size_shrinks_only_small_sets():

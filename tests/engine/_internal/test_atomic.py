@@ -95,3 +95,32 @@ def test_file_size_limit_leaves_no_half_file(tmp_path):
     )
     assert result.stdout.strip() == "errno 27", result.stderr  # EFBIG
     assert _names(tmp_path) == []
+
+
+def test_a_dead_writers_staging_is_removed_and_a_live_ones_kept(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    import numpy as np
+
+    from engine.data.schema import Frames
+    from engine.data.store import DatasetWriter
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    dead = tmp_path / f".ds.partial-{gone.pid}@{host}-abc123"
+    live = tmp_path / f".ds.partial-{os.getpid()}@{host}-def456"
+    elsewhere = tmp_path / f".ds.partial-{gone.pid}@another-host-0a0a0a"
+    for staging in (dead, live, elsewhere):
+        staging.mkdir()
+        (staging / "part-00000.parquet").write_bytes(b"half")
+    frames = Frames(
+        np.arange(3), np.array([0, 1, 0]), np.zeros(3, np.float32), np.ones((3, 2, 8), np.float32)
+    )
+    with DatasetWriter(str(tmp_path / "ds"), ["a", "b"], 8, [0.0], {}) as writer:
+        writer.write(frames)
+    assert not dead.exists()  # its owner is gone: removed
+    assert live.exists() and elsewhere.exists()  # a live owner's, or one this host cannot check
+    assert (tmp_path / "ds" / "dataset.json").exists()
