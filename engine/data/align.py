@@ -289,9 +289,9 @@ def build_working_set(sources: Sources, out: str, *, overwrite: bool = False) ->
     target = metas["target"]
     _check_lengths(sources, metas)
     alignments = {"target": align_classes(target.classes, target.classes)}
-    for name in ("test", "pool"):
-        if name in metas:
-            alignments[name] = align_classes(target.classes, metas[name].classes, sources.class_map)
+    if "test" in metas:  # your own test set: names must match (class_map is the pool's)
+        alignments["test"] = align_classes(target.classes, metas["test"].classes)
+    alignments["pool"] = align_classes(target.classes, metas["pool"].classes, sources.class_map)
     grid = sorted({snr for meta in metas.values() for snr in meta.snr_grid_db})
     with DatasetWriter(
         out,

@@ -111,6 +111,7 @@ def test_pool_snr_window_and_a_separate_test_set(sources):
         str(tmp_path / "t"),
         str(tmp_path / "p"),
         test=str(tmp_path / "test"),
+        class_map={"GMSK": "QPSK"},  # the pool's map: the test set has no GMSK, and need not
         length_policy="resample",
         pool_snr_min_db=0.0,
         pool_snr_max_db=10.0,
@@ -123,6 +124,7 @@ def test_pool_snr_window_and_a_separate_test_set(sources):
     assert set(pool.snr_db.tolist()) == {0.0}  # -10 and 20 dB are outside the window
     assert working.report["pool"]["left_out_per_class"]["outside the SNR window"] == {
         "16QAM": 4,
+        "GMSK": 4,
         "PSK2": 4,
     }
 
