@@ -10,11 +10,13 @@ L=1024). The path is the one docs/own-data.md walks:
     duse benchmark with target / pool / test, class_map GMSK -> gfsk, length_policy resample
     (L=1024 at 8 samples per symbol -> L=512 at 4), pool SNR >= 0 dB
 
-and compares target-only, random, margin and DUSE at the same budget over 3 seeds. Results:
+and compares target-only, random, margin and DUSE (T=3 rounds) at the same budget (300 frames)
+over 3 seeds, with ``resnet1d`` trained 10 epochs (the ``min_steps`` rule shrinks the batch on
+the small sets). Results:
 ``benchmarks/results/own-data/`` (results.md / .json from the benchmark, plus own_data.json
 with target-only and the paired differences).
 
-    python -m benchmarks.own_data [--out runs/own-data] [--count 500] [--seeds 0,1,2]
+    python -m benchmarks.own_data [--out runs/own-data] [--count 300] [--seeds 0,1,2] [--record]
 """
 
 from __future__ import annotations
@@ -205,10 +207,12 @@ def _machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/own-data")
-    parser.add_argument("--count", type=int, default=500, help="frames to add (the budget)")
+    parser.add_argument("--count", type=int, default=300, help="frames to add (the budget)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--pool-scale", type=float, default=0.01, help="rml2018a profile scale")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--model", default="resnet1d", help="round and evaluation model")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="DUSE rounds T")
     parser.add_argument("--target-per-class", type=int, default=32)
     parser.add_argument("--test-per-class", type=int, default=100)
     parser.add_argument("--record", action="store_true", help="write benchmarks/results/own-data")
@@ -236,12 +240,13 @@ def main() -> None:
         "pool_snr_min_db": 0,
         "methods": ["random", "margin", "duse"],
         "duse_orders": ["smallest_first"],
+        "duse_rounds": args.rounds,
         "seeds": seeds,
-        "model": "cnn1d",
-        "eval_models": ["cnn1d"],
+        "model": args.model,
+        "eval_models": [args.model],
         "train": {"epochs": args.epochs, "batch_size": 32},
         "figures": False,
-        "tune": {"max_concurrent_trials": 1, "cpus_per_trial": 2},
+        "tune": {"max_concurrent_trials": 1, "cpus_per_trial": 1},
     }
     config = BenchmarkConfig.from_dict({**values, "rates": [0.5]})
     working = build_working_set(sources_of(config), str(out / "benchmark" / "data"))

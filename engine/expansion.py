@@ -20,6 +20,7 @@ uninterrupted run. docs/expansion.md describes the run directory and the YAML co
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
 import logging
@@ -70,6 +71,7 @@ from scorers import (
     checked_dynamics_score,
     checked_observe,
     get_scorer,
+    scorer_class,
 )
 
 __all__ = [
@@ -574,9 +576,16 @@ def _check_split(split: Split, index: Frames) -> None:
 
 
 def _make_scorer(config: ExpandConfig) -> Scorer:
-    """A fresh scorer instance; parameter problems become ``ValueError``s naming the scorer."""
+    """A fresh scorer instance; parameter problems become ``ValueError``s naming the scorer.
+
+    A scorer that takes a ``seed`` (``random``) gets the run's seed unless its parameters give
+    one, so seeds of a benchmark draw different subsets even from the same pool.
+    """
+    params = dict(config.scorer_params)
     try:
-        return get_scorer(config.scorer, **config.scorer_params)
+        if "seed" in inspect.signature(scorer_class(config.scorer)).parameters:
+            params.setdefault("seed", config.seed)
+        return get_scorer(config.scorer, **params)
     except TypeError as error:
         raise ValueError(str(error)) from None
 

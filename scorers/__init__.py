@@ -20,7 +20,13 @@ from scorers._internal.checks import (
     checked_score,
     checked_select,
 )
-from scorers._internal.registry import ScorerInfo, available, get_scorer, register
+from scorers._internal.registry import (
+    ScorerInfo,
+    available,
+    get_scorer,
+    register,
+    scorer_class,
+)
 from scorers.base import (
     DynamicsScorer,
     ModelOutputs,
@@ -47,4 +53,5 @@ __all__ = [
     "checked_select",
     "get_scorer",
     "register",
+    "scorer_class",
 ]

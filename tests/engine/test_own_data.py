@@ -248,5 +248,12 @@ def test_benchmark_on_own_data_compares_methods_per_seed(ray_session, own_data, 
     assert test_ids[0] != test_ids[1]  # carved per seed
     manifest = pq.read_table(result.runs[0]["manifest"])
     assert set(manifest.column("source").to_pylist()) == {"pool"}
+    # the same pool in both seeds: random still draws a different subset per seed
+    randoms = [
+        pq.read_table(r["manifest"]).column("id").to_pylist()
+        for r in sorted(result.runs, key=lambda r: r["seed"])
+        if r["method"] == "random"
+    ]
+    assert len(randoms) == 2 and sorted(randoms[0]) != sorted(randoms[1])
     with pytest.raises(ValueError, match="not both"):
         run_benchmark(BenchmarkConfig.from_dict({**values, "data": str(own_data / "target")}))
