@@ -19,6 +19,7 @@ uninterrupted run. docs/expansion.md describes the run directory and the YAML co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import io
@@ -456,6 +457,10 @@ def _check_existing_run(run: _RunDirectory, config: ExpandConfig) -> bool:
     if not run.exists("config.yaml"):
         return False
     stored = yaml.safe_load(run.read("config.yaml"))
+    # Settings added since the run started take their defaults; a config this version cannot
+    # read is compared as stored (so it differs).
+    with contextlib.suppress(KeyError, ValueError, TypeError):
+        stored = ExpandConfig.from_dict(stored).to_dict()
     resolved = config.to_dict()
     if _comparable(stored) != _comparable(resolved):
         differing = sorted(

@@ -13,23 +13,30 @@ __all__ = ["OSheaResNet1d"]
 
 
 class _ResidualUnit(nn.Module):
-    """``relu(x + conv(relu(conv(x))))`` with two Conv1d(c, c, 3, pad 1); ``[n, c, T]`` kept."""
+    """``relu(x + conv(relu(conv(x))))`` with two Conv1d(c, c, 3, pad 1); ``[n, c, T]`` kept.
 
-    def __init__(self, channels: int) -> None:
+    Both convolutions start He normal with zero biases, the second scaled by ``branch_scale``
+    so that the branch adds ``branch_scale**2`` of the input's variance (He et al. 2015; the
+    scaled residual branch as in Fixup, Zhang et al. 2019, without its zeroing, so every weight
+    has a gradient from the first step).
+    """
+
+    def __init__(self, channels: int, branch_scale: float = 1.0) -> None:
         super().__init__()
         self.conv1 = nn.Conv1d(channels, channels, 3, padding=1)
         self.conv2 = nn.Conv1d(channels, channels, 3, padding=1)
-        nn.init.kaiming_normal_(self.conv1.weight, nonlinearity="relu")
-        nn.init.zeros_(self.conv2.weight)  # the unit starts as relu(x) (Goyal et al. 2017)
-        nn.init.zeros_(self.conv1.bias)
-        nn.init.zeros_(self.conv2.bias)
+        for conv in (self.conv1, self.conv2):
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        with torch.no_grad():
+            self.conv2.weight.mul_(branch_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x + self.conv2(torch.relu(self.conv1(x))))
 
 
-def _residual_stack(in_channels: int, channels: int = 32) -> nn.Sequential:
-    """Conv1d(in, c, 1) (linear) → 2 residual units → MaxPool1d(2).
+def _residual_stack(in_channels: int, channels: int = 32, branch_scale: float = 1.0):
+    """Conv1d(in, c, 1) (linear, LeCun normal) → 2 residual units → MaxPool1d(2).
 
     Maps ``[n, in_channels, T]`` to ``[n, channels, T // 2]``.
     """
@@ -38,8 +45,8 @@ def _residual_stack(in_channels: int, channels: int = 32) -> nn.Sequential:
     nn.init.zeros_(projection.bias)
     return nn.Sequential(
         projection,
-        _ResidualUnit(channels),
-        _ResidualUnit(channels),
+        _ResidualUnit(channels, branch_scale),
+        _ResidualUnit(channels, branch_scale),
         nn.MaxPool1d(2),
     )
 
@@ -56,6 +63,12 @@ class OSheaResNet1d(AmrClassifier):
     L=512), so the pooled length is 16 for powers of two and the flatten size 512 whatever L.
     165,144 parameters at L=1024, C=24 as in the paper.
 
+    Initialisation (ours; the paper does not state one): LeCun normal projections, He normal
+    residual convolutions with the second of each unit scaled by ``1/√(2S)`` (the ``2S`` units
+    together then at most about e-fold the variance), zero biases, and the SELU block's LeCun
+    normal (:func:`selu_dense`). Under PyTorch's defaults a few hundred L=1024 frames trained to
+    one class (docs/training.md, "Small sets").
+
     Attributes:
         embedding_dim: 128.
     """
@@ -63,6 +76,10 @@ class OSheaResNet1d(AmrClassifier):
     def __init__(self, num_classes: int, length: int) -> None:
         stacks = pool_stages(length, most=6, final_min=16)
         layers: list[nn.Module] = [FrameNorm()]
-        layers += [_residual_stack(2 if stack == 0 else 32) for stack in range(stacks)]
+        branch_scale = (2 * max(stacks, 1)) ** -0.5  # no stack below the minimum length
+        layers += [
+            _residual_stack(2 if stack == 0 else 32, branch_scale=branch_scale)
+            for stack in range(stacks)
+        ]
         layers += [nn.Flatten(), selu_dense(32 * (length >> stacks))]
         super().__init__(nn.Sequential(*layers), 128, num_classes)

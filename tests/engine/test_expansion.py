@@ -331,3 +331,17 @@ def test_nan_iq_is_named_as_corrupt_data_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match=f"frame id {bad_id} holds NaN or inf IQ"):
         expand(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_from_before_new_settings_existed_still_resumes(dataset, local_run, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(local_run.run_dir, old)
+    stored = yaml.safe_load((old / "config.yaml").read_text())
+    for key in ("target", "pool", "test", "class_map", "length_policy"):
+        stored.pop(key)  # keys added since: absent from older runs
+    stored["train"].pop("min_steps")
+    (old / "config.yaml").write_text(yaml.safe_dump(stored))
+    result = expand(_config(dataset, str(old)))
+    np.testing.assert_array_equal(result.manifest["id"], local_run.manifest["id"])
