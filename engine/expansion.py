@@ -42,7 +42,7 @@ import models
 from engine._internal.atomic import write_bytes
 from engine._internal.config import checked_fields
 from engine._internal.run_lock import run_lock
-from engine.data.align import Sources, build_working_set
+from engine.data.align import Sources, build_working_set, in_snr_window
 from engine.data.schema import EXTRA_COLUMNS, DatasetMeta, Frames
 from engine.data.splits import (
     Split,
@@ -529,12 +529,7 @@ def _pool_snr_window(split: Split, index: Frames, config: ExpandConfig) -> Split
     low, high = config.pool_snr_min_db, config.pool_snr_max_db
     if low is None and high is None:
         return split
-    snr_db = index.snr_db[np.searchsorted(index.ids, split.pool_ids)]
-    keep = np.ones(len(snr_db), bool)
-    if low is not None:
-        keep &= snr_db >= low
-    if high is not None:
-        keep &= snr_db <= high
+    keep = in_snr_window(index.snr_db[np.searchsorted(index.ids, split.pool_ids)], low, high)
     log.info(
         "pool SNR window [%s, %s] dB keeps %d of %d pool frames", low, high, keep.sum(), len(keep)
     )
@@ -935,22 +930,23 @@ def _write_manifest(run: _Run, run_dir: _RunDirectory, records: list[RoundRecord
     """The selection so far, with each row's provenance (``source, source_id, source_class``)."""
     tables = [_rows_table(record.round, record.rows) for record in records]
     table = pa.concat_tables(tables) if tables else MANIFEST_SCHEMA.empty_table()
-    provenance = provenance_of(run.data, table.column("id").to_numpy(), run.meta)
+    ids = table.column("id").to_numpy()
+    frames = read_frames(run.data, ids, with_iq=False, extra=True)
+    provenance = provenance_of(frames, ids, run.meta)
     for name, values in provenance.items():
         table = table.append_column(name, pa.array(values, EXTRA_COLUMNS[name]))
     run_dir.write("manifest.parquet", _parquet_bytes(table))
 
 
-def provenance_of(data: str, ids: np.ndarray, meta: DatasetMeta) -> dict[str, np.ndarray]:
-    """``source, source_id, source_class`` of ``ids`` (in that order of ids).
+def provenance_of(frames: Frames, ids: np.ndarray, meta: DatasetMeta) -> dict[str, np.ndarray]:
+    """``source, source_id, source_class`` of ``ids``, from frames read with ``extra=True``.
 
     A working set stores them; in a plain dataset a frame's source is ``data`` and its source
     id and class are its own.
     """
     ids = np.asarray(ids, np.int64)
-    frames = read_frames(data, ids, with_iq=False, extra=True)
-    frames = frames.take(np.argsort(frames.ids, kind="stable"))
-    positions = np.searchsorted(frames.ids, ids)
+    order = np.argsort(frames.ids, kind="stable")
+    positions = order[np.searchsorted(frames.ids[order], ids)]
     if frames.extra and "source" in frames.extra:
         return {name: frames.extra[name][positions] for name in PROVENANCE}
     labels = frames.labels[positions].astype(np.int64)

@@ -12,21 +12,21 @@ selected (``round`` 1..T), in the target's label space. Formats:
 * ``hdf5``: one ``.h5`` file with the same datasets and ``classes``, ``length`` and
   ``sample_rate_hz`` (when known) as file attributes.
 
-Files are written under a temporary name and moved into place, so a failed export leaves
+Files go through the atomic writer (``engine._internal.atomic``), so a failed export leaves
 nothing behind.
 """
 
 from __future__ import annotations
 
+import io
 import logging
-import os
-import tempfile
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import yaml
 
+from engine._internal.atomic import write_bytes
 from engine.data.schema import DatasetMeta, Frames
 from engine.data.splits import Split
 from engine.data.store import DatasetWriter, read_frames, read_meta, read_parquet, resolve
@@ -66,33 +66,13 @@ def _expanded_frames(run: str) -> tuple[Frames, DatasetMeta]:
     rounds = np.concatenate(
         [np.zeros(len(split.target_ids), np.int16), manifest.column("round").to_numpy()]
     ).astype(np.int16)
-    frames = read_frames(data, ids)
+    frames = read_frames(data, ids, extra=True)  # one read: IQ and provenance
+    provenance = provenance_of(frames, ids, meta)
     order = np.argsort(frames.ids, kind="stable")
     frames = frames.take(order[np.searchsorted(frames.ids[order], ids)])  # the order of ids
-    provenance = provenance_of(data, ids, meta)
     is_target = rounds == 0
     provenance["source"] = np.where(is_target, "target", "pool").astype(object)
     return replace(frames, extra={**provenance, "round": rounds}), meta
-
-
-def _staged(suffix: str) -> str:
-    """A local temporary file, moved to the destination by :func:`_publish`."""
-    handle, name = tempfile.mkstemp(suffix=suffix)
-    os.close(handle)
-    return name
-
-
-def _publish(local: str, out: str) -> None:
-    fs, path = resolve(out)
-    if fs.exists(path):
-        os.remove(local)
-        raise FileExistsError(f"{out} already exists; choose another --out")
-    staging = f"{path}.partial"
-    try:
-        fs.put_file(local, staging)
-        fs.mv(staging, path)
-    finally:
-        os.remove(local)
 
 
 def _write_parquet(frames: Frames, meta: DatasetMeta, out: str, source: dict[str, Any]) -> None:
@@ -117,17 +97,16 @@ def _arrays(frames: Frames, meta: DatasetMeta) -> dict[str, np.ndarray]:
 
 
 def _write_npz(frames: Frames, meta: DatasetMeta, out: str) -> None:
-    local = _staged(".npz")
-    with open(local, "wb") as handle:
-        np.savez(handle, **_arrays(frames, meta))
-    _publish(local, out)
+    buffer = io.BytesIO()
+    np.savez(buffer, **_arrays(frames, meta))
+    write_bytes(out, buffer.getbuffer())
 
 
 def _write_hdf5(frames: Frames, meta: DatasetMeta, out: str) -> None:
     import h5py
 
-    local = _staged(".h5")
-    with h5py.File(local, "w") as h5:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
         for name, values in _arrays(frames, meta).items():
             if values.dtype.kind == "U":
                 values = values.astype(h5py.string_dtype())
@@ -136,7 +115,7 @@ def _write_hdf5(frames: Frames, meta: DatasetMeta, out: str) -> None:
         h5.attrs["length"] = meta.length
         if meta.sample_rate_hz is not None:
             h5.attrs["sample_rate_hz"] = meta.sample_rate_hz
-    _publish(local, out)
+    write_bytes(out, buffer.getbuffer())
 
 
 def export_run(run: str, out: str, *, format: str = "parquet") -> dict[str, Any]:

@@ -28,7 +28,14 @@ from engine.data.classes import ClassAlignment, align_classes
 from engine.data.schema import META_NAME, DatasetMeta, Frames
 from engine.data.store import DatasetWriter, iter_frames, read_meta, resolve
 
-__all__ = ["LENGTH_POLICIES", "Sources", "WorkingSet", "build_working_set", "fit_length"]
+__all__ = [
+    "LENGTH_POLICIES",
+    "Sources",
+    "WorkingSet",
+    "build_working_set",
+    "fit_length",
+    "in_snr_window",
+]
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +157,8 @@ def _describe(sources: Sources) -> dict[str, Any]:
     return {"kind": "working_set", **body}
 
 
-def _snr_window(snr_db: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+def in_snr_window(snr_db: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+    """Mask of SNRs inside ``[low, high]`` dB (None: no bound; NaN is outside any bound)."""
     keep = np.ones(len(snr_db), bool)
     if low is not None:
         keep &= snr_db >= low
@@ -176,7 +184,7 @@ class _Assembler:
             if shard % 10 == 0 or shard == len(meta.shards):
                 log.info("%s: shard %d of %d read", name, shard, len(meta.shards))
             mapped = alignment.pool_to_target[frames.labels.astype(np.int64)]
-            in_window = _snr_window(frames.snr_db, *snr_window)
+            in_window = in_snr_window(frames.snr_db, *snr_window)
             for reason, dropped in (
                 ("no target class", mapped < 0),
                 ("outside the SNR window", (mapped >= 0) & ~in_window),
