@@ -151,9 +151,9 @@ def _target_only(config, seeds: list[int]) -> dict[int, float]:
     training settings and seed as the benchmark's evaluation models)."""
     from dataclasses import replace
 
+    from engine.benchmark import eval_seed
     from engine.data.splits import Split
     from engine.training import evaluate, fit
-    from engine.tune import eval_seed
 
     accuracy = {}
     for seed in seeds:
@@ -219,9 +219,9 @@ def main() -> None:
     args = parser.parse_args()
     from dataclasses import replace
 
+    from engine.benchmark import BenchmarkConfig, run_benchmark, sources_of
     from engine.data.align import build_working_set
     from engine.data.generate import generate
-    from engine.tune import BenchmarkConfig, run_benchmark, sources_of
 
     out = Path(args.out).absolute()
     seeds = [int(seed) for seed in args.seeds.split(",")]

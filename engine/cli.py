@@ -172,8 +172,8 @@ def _demo(args: argparse.Namespace) -> int:
     grid), its dataset summary, results table and report path."""
     import yaml
 
+    from engine.benchmark import BenchmarkConfig
     from engine.data.info import dataset_info, format_info
-    from engine.tune import BenchmarkConfig
 
     with open(args.config) as handle:
         values = yaml.safe_load(handle) or {}
@@ -189,7 +189,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run_benchmark(config, before=None) -> int:
     """Run the benchmark; print the table and the report path (exit 1 if trials failed)."""
-    from engine.tune import run_benchmark
+    from engine.benchmark import run_benchmark
 
     logging.getLogger("engine").setLevel(logging.INFO)
     result = run_benchmark(config, on_prepared=before)
@@ -202,7 +202,7 @@ def _run_benchmark(config, before=None) -> int:
 
 def _benchmark(args: argparse.Namespace) -> int:
     """DUSE against the baselines: the (method x rate x seed) grid as Ray Tune trials."""
-    from engine.tune import BenchmarkConfig
+    from engine.benchmark import BenchmarkConfig
 
     overrides = {"out": args.out} if args.out else {}
     return _run_benchmark(BenchmarkConfig.from_yaml(args.config, **overrides))

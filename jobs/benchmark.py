@@ -1,7 +1,7 @@
 """Ray job: DUSE against the baselines, the (method x rate x seed) grid as Ray Tune trials.
 
 ``python -m jobs.benchmark --config jobs/configs/benchmark_rml2016a.yaml [--out URI]``; the
-keys are :class:`engine.tune.BenchmarkConfig`'s (docs/benchmark.md). The benchmark writes with
+keys are :class:`engine.benchmark.BenchmarkConfig`'s (docs/benchmark.md). The benchmark writes with
 plain file APIs, so a remote ``out`` (``s3://...``) is written to a local directory first and
 uploaded when the grid finishes (failed cells included: a rerun resumes them). On a cluster of
 several nodes, give ``out`` on a shared filesystem instead: every trial writes its cell there.
@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the exit status (1: failed cells, 2: bad config)."""
 
     def body() -> int:
-        from engine.tune import BenchmarkConfig, run_benchmark
+        from engine.benchmark import BenchmarkConfig, run_benchmark
 
         args = parse_arguments("benchmark", __doc__, argv)
         config = BenchmarkConfig.from_dict(load_values(args))

@@ -115,16 +115,17 @@ def test_models_that_learned_nothing_are_flagged_in_metrics_and_summary(
 ):
     """Models trained with a vanishing learning rate are flagged from their training frames; an
     evaluation model whose head always picks BPSK is flagged from the test set too."""
-    import engine.expansion
+    from engine.expansion import loop, rounds
 
-    real_fit = engine.expansion.fit
+    real_fit = rounds.fit
 
     def fit_favouring_bpsk(*args, **kwargs):
         result = real_fit(*args, **kwargs)  # quality measured here, before the change
         result.state_dict["head.bias"][3] = 1e4  # class 3 of rml2016a: BPSK
         return result
 
-    monkeypatch.setattr(engine.expansion, "fit", fit_favouring_bpsk)
+    monkeypatch.setattr(rounds, "fit", fit_favouring_bpsk)  # the round models
+    monkeypatch.setattr(loop, "fit", fit_favouring_bpsk)  # the evaluation model
     out = str(tmp_path / "flat")
     frozen = {"epochs": 1, "batch_size": 64, "optimizer": "sgd", "lr": 1e-12}
     metrics = expand(_config(dataset, out, rounds=2, count=22, train=frozen)).metrics

@@ -217,7 +217,7 @@ def test_a_sigmf_capture_converted_and_expanded_from_the_cli(own_data, tmp_path,
 
 
 def test_benchmark_on_own_data_compares_methods_per_seed(ray_session, own_data, tmp_path):
-    from engine.tune import BenchmarkConfig, run_benchmark
+    from engine.benchmark import BenchmarkConfig, run_benchmark
 
     values = {
         "target": str(own_data / "target"),

@@ -2,7 +2,7 @@
 
 ``results.md`` follows the DUSE paper's table layout (rows = methods, columns = expansion rates,
 cells = mean ± std over seeds, best mean per column in bold) with the paper's own number beside
-ours where one exists (:mod:`engine._internal.duse_paper`). Figures are matplotlib PNGs drawn
+ours where one exists (:mod:`engine.benchmark.paper`). Figures are matplotlib PNGs drawn
 without pyplot (no global state): accuracy vs rate, samples selected per class (paper Fig. 3),
 t-SNE of the expanded sets (Fig. 4) and accuracy per SNR of the best methods.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine._internal.duse_paper import (
+from engine.benchmark.paper import (
     CROSS_ARCHITECTURE_RATE,
     PAPER_RATES,
     TABLE_I,
@@ -26,7 +26,8 @@ from engine._internal.duse_paper import (
 )
 
 if TYPE_CHECKING:
-    from engine.tune import BenchmarkConfig
+    from engine.benchmark.config import BenchmarkConfig
+    from engine.benchmark.tsne import TsnePoints
 
 __all__ = ["aggregate", "draw_figures", "markdown", "paper_value", "write_report"]
 
@@ -290,22 +291,22 @@ def write_report(
     config: BenchmarkConfig,
     runs: list[dict[str, Any]],
     failed: list[dict[str, Any]],
-    splits: dict[int, str],
+    tsne: TsnePoints | None = None,
 ) -> str:
     """Write ``results.md``, ``results.csv``, ``results.json`` and ``figures/*.png``.
 
     Args:
         config: the benchmark.
-        runs: the finished cells' records (``engine.tune.run_cell``).
+        runs: the finished cells' records (``engine.benchmark.grid.run_cell``).
         failed: the failed cells, each with ``error``.
-        splits: ``{seed: splits.json}`` (the t-SNE figure reads the first seed's).
+        tsne: the t-SNE map (``engine.benchmark.tsne``; None: no t-SNE figure).
 
     Returns:
         The path of ``results.md``.
     """
     os.makedirs(config.out, exist_ok=True)
     cells = aggregate(config, runs)
-    figures = draw_figures(config, cells, runs, splits) if config.figures and runs else []
+    figures = draw_figures(config, cells, runs, tsne) if config.figures and runs else []
     body = {"config": config.to_dict(), "cells": cells, "runs": runs, "failed": failed}
     _atomic(
         os.path.join(config.out, "results.json"),
@@ -327,10 +328,10 @@ def draw_figures(
     config: BenchmarkConfig,
     cells: list[dict[str, Any]],
     runs: list[dict[str, Any]],
-    splits: dict[int, str],
+    tsne: TsnePoints | None = None,
 ) -> list[str]:
-    """Draw the four figures into ``<out>/figures``; returns the names drawn."""
-    from engine._internal import benchmark_figures as figures
+    """Draw the figures into ``<out>/figures``; returns the names drawn."""
+    from engine.benchmark import figures
 
     directory = os.path.join(config.out, "figures")
     os.makedirs(directory, exist_ok=True)
@@ -339,6 +340,7 @@ def draw_figures(
     figures.selected_per_class(
         os.path.join(directory, "selected_per_class.png"), config, runs, rate
     )
-    figures.tsne(os.path.join(directory, "tsne.png"), config, runs, rate, splits)
+    if tsne is not None:
+        figures.tsne(os.path.join(directory, "tsne.png"), config, tsne, rate)
     figures.accuracy_per_snr(os.path.join(directory, "accuracy_per_snr.png"), config, cells, runs)
-    return list(FIGURE_NAMES)
+    return [name for name in FIGURE_NAMES if tsne is not None or name != "tsne"]

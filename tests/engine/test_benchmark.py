@@ -13,10 +13,10 @@ import re
 import numpy as np
 import pytest
 
+from engine.benchmark import BenchmarkConfig, run_benchmark
+from engine.benchmark.report import paper_value
 from engine.cli import main
 from engine.data import generate
-from engine.report import paper_value
-from engine.tune import BenchmarkConfig, run_benchmark
 
 RATES = (0.05, 0.1)
 SEEDS = (0, 1)
@@ -232,7 +232,7 @@ def test_a_failed_trial_is_reported_and_a_rerun_resumes_it(ray_session, dataset,
 
 
 def test_a_report_with_missing_cells_shows_dashes(tmp_path):
-    from engine.report import write_report
+    from engine.benchmark.report import write_report
 
     values = {"data": "x", "out": str(tmp_path), "methods": ["random", "margin"], "seeds": [0, 1]}
     config = BenchmarkConfig.from_dict({**values, "rates": [0.04], "figures": False})
@@ -247,7 +247,7 @@ def test_a_report_with_missing_cells_shows_dashes(tmp_path):
         }
         for seed, accuracy in ((0, 0.25), (1, 0.35))
     ]
-    with open(write_report(config, runs, [], {})) as handle:
+    with open(write_report(config, runs, [])) as handle:
         text = handle.read()
     assert "| random | **30.00 ± 5.00** |" in text
     assert "| margin | - (paper" not in text and "| margin | - |" in text

@@ -1,4 +1,4 @@
-"""The benchmark's figures as PNG (drawn by ``engine.report.draw_figures``).
+"""The benchmark's figures as PNG (drawn by ``engine.benchmark.report.draw_figures``).
 
 Matplotlib ``Figure`` objects without pyplot: no global state, any backend.
 """
@@ -12,14 +12,13 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from engine.data.splits import Split
-from engine.data.store import read_frames, read_meta
+from engine.benchmark.tsne import TsnePoints
+from engine.data.store import read_meta
 
 if TYPE_CHECKING:
-    from engine.tune import BenchmarkConfig
+    from engine.benchmark.config import BenchmarkConfig
 
 BEST_SHOWN = 3  # methods in the accuracy-per-SNR figure, plus ``random`` as the floor
-TSNE_SELECTED_PER_METHOD = 400
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 
@@ -94,99 +93,22 @@ def _percent(rate: float) -> str:
     return f"{rate * 100:g} %"
 
 
-def _sorted_frames(data: str, ids: np.ndarray):
-    """The frames of sorted unique ``ids``, in that order."""
-    frames = read_frames(data, ids)
-    return frames.take(np.argsort(frames.ids, kind="stable"))
-
-
-def _reference_embedding(config: BenchmarkConfig, split: Split, ids: np.ndarray) -> np.ndarray:
-    """Embeddings ``[n, d]`` of sorted unique ``ids`` from a ``config.model`` trained on up to
-    ``tsne_reference_frames`` training frames with the round models' training settings (the
-    paper uses the whole training set)."""
-    import torch
-
-    import models
-    from engine.training import fit
-
-    rng = np.random.default_rng([config.seeds[0], 0x7EF])
-    training = np.concatenate([split.target_ids, split.pool_ids])
-    chosen = rng.choice(training, min(len(training), config.tsne_reference_frames), replace=False)
-    weights = fit(config.model, config.data, np.sort(chosen), config.train)
-    network = weights.model()
-    frames = _sorted_frames(config.data, ids)
-    with torch.no_grad():
-        parts = [
-            models.embedding_and_logits(network, torch.as_tensor(frames.iq[start : start + 512]))[0]
-            for start in range(0, len(frames), 512)
-        ]
-    return torch.cat(parts).numpy()
-
-
-def _tsne_points(config: BenchmarkConfig, split: Split, ids: np.ndarray) -> np.ndarray:
-    """2-D t-SNE points ``[n, 2]`` of sorted unique ``ids`` (reference-model embeddings)."""
-    from sklearn.manifold import TSNE
-
-    embedding = _reference_embedding(config, split, ids)
-    perplexity = float(min(30.0, max(2.0, (len(ids) - 1) / 3)))
-    tsne = TSNE(perplexity=perplexity, random_state=config.seeds[0], init="pca")
-    return tsne.fit_transform(embedding)
-
-
-def _on_ray_worker(function, *args: Any) -> Any:
-    """``function(*args)`` as a Ray task with a trial's CPUs (and so its torch threads): a
-    driver's default OpenMP threads crawl on a busy, oversubscribed machine."""
-    import ray
-
-    from engine._internal.ray_runtime import ensure_ray
-
-    ensure_ray()
-    task = ray.remote(num_cpus=args[0].tune.cpus_per_trial)(function)
-    return ray.get(task.remote(*args))
-
-
-def _selected_ids(run: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
-    import pyarrow.parquet as pq
-
-    ids = pq.read_table(run["manifest"], columns=["id"]).column("id").to_numpy()
-    if len(ids) > TSNE_SELECTED_PER_METHOD:
-        ids = rng.choice(ids, TSNE_SELECTED_PER_METHOD, replace=False)
-    return np.sort(ids)
-
-
-def tsne(
-    path: str,
-    config: BenchmarkConfig,
-    runs: list[dict[str, Any]],
-    rate: float,
-    splits: dict[int, str],
-) -> None:
+def tsne(path: str, config: BenchmarkConfig, points: TsnePoints, rate: float) -> None:
     """t-SNE of the expanded sets at ``rate``, first seed (paper Fig. 4): one joint embedding,
     one panel per method; the initial target in grey, the selected samples coloured by class."""
-    seed = config.seeds[0]
-    split = Split.load(splits[seed])
-    rng = np.random.default_rng([seed, 0x75E])
-    selected = {}
-    for method in config.methods:
-        found = [r for r in _runs_at(runs, method.name, rate) if r["seed"] == seed]
-        if found:
-            selected[method.name] = _selected_ids(found[0], rng)
-    ids = np.unique(np.concatenate([split.target_ids, *selected.values()]))
-    points = _on_ray_worker(_tsne_points, config, split, ids)
-    labels = _sorted_frames(config.data, ids).labels
-    figure, axes = _grid(max(1, len(selected)), 4, (3.6, 3.4))
+    figure, axes = _grid(max(1, len(points.selected)), 4, (3.6, 3.4))
     palette = matplotlib.colormaps["tab20"]
     colors = [palette(i) for i in range(20) if i not in (14, 15)]  # no greys: the target is grey
     classes = read_meta(config.data).classes
-    is_target = np.isin(ids, split.target_ids)
-    for panel, (name, chosen) in zip(axes, selected.items(), strict=False):
-        panel.scatter(*points[is_target].T, s=3, c="0.8", label="initial target")
-        mine = np.isin(ids, chosen)
-        for label in np.unique(labels[mine]):
-            where = mine & (labels == label)
+    is_target = np.isin(points.ids, points.target_ids)
+    for panel, (name, chosen) in zip(axes, points.selected.items(), strict=False):
+        panel.scatter(*points.points[is_target].T, s=3, c="0.8", label="initial target")
+        mine = np.isin(points.ids, chosen)
+        for label in np.unique(points.labels[mine]):
+            where = mine & (points.labels == label)
             color = colors[int(label) % len(colors)]
-            panel.scatter(*points[where].T, s=5, color=color, label=classes[label])
-        panel.set_title(f"{name} ({_percent(rate)}, seed {seed})", fontsize=9)
+            panel.scatter(*points.points[where].T, s=5, color=color, label=classes[label])
+        panel.set_title(f"{name} ({_percent(rate)}, seed {points.seed})", fontsize=9)
         panel.set_xticks([])
         panel.set_yticks([])
     axes[0].legend(fontsize=5, markerscale=2, loc="best")

@@ -1,0 +1,310 @@
+"""The benchmark: DUSE against the coreset baselines as a Ray Tune grid (docs/benchmark.md).
+
+A grid of *cells* (method x expansion rate x seed). One cell is one expansion run
+(:func:`engine.expansion.expand`: DUSE with its rounds, baselines one-shot) followed by training
+each evaluation model from scratch on the expanded set and testing it. Every cell is one Tune
+trial; the driver then aggregates the cells into ``results.md``/``.csv``/``.json`` and figures
+(:mod:`engine.benchmark.report`).
+
+Work shared between cells is done once in the driver before any trial starts: the dataset is
+generated once, and one split per seed is written to ``<out>/splits/seed-<s>.json`` and used by
+every cell of that seed. All input checks run before the first trial as well. Each cell writes
+``<out>/cells/<method>/rate-<r>/seed-<s>/cell.json`` last; running the same config again skips
+finished cells and resumes unfinished expansion runs after their last complete round, so failed
+trials are reported and resumed by re-running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import fsspec
+import numpy as np
+import yaml
+
+import models
+from engine.benchmark.config import BenchmarkConfig, sources_of, validate
+from engine.benchmark.report import write_report
+from engine.benchmark.tsne import tsne_points
+from engine.data.align import build_working_set
+from engine.data.splits import Split, make_own_split, with_dataset
+from engine.data.store import read_frames, read_index, read_meta
+from engine.expansion import ExpandConfig, SplitSpec, budget_size, expand
+from engine.training import evaluate, fit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """What :func:`run_benchmark` produced (everything is also under ``out``).
+
+    Attributes:
+        out: the output directory.
+        runs: one record per finished cell (``cell.json``'s content).
+        failed: the cells whose trial failed, each with its error text.
+        table: the markdown of ``results.md``.
+        report: the path of ``results.md``.
+    """
+
+    out: str
+    runs: list[dict[str, Any]]
+    failed: list[dict[str, Any]]
+    table: str
+    report: str
+
+
+def _make_split(config: BenchmarkConfig, meta, seed: int) -> Split:
+    if config.target:
+        index = read_frames(config.data, with_iq=False, extra=True)
+        split = make_own_split(
+            index, meta.num_classes, test=config.split.test, seed=seed, classes=meta.classes
+        )
+    else:
+        split = config.split.make(read_index(config.data), meta.num_classes, seed)
+    return with_dataset(split, meta)
+
+
+def prepare(config: BenchmarkConfig) -> dict[int, str]:
+    """Generate the data if asked, write one split per seed, check every cell's budget.
+
+    Returns:
+        ``{seed: splits.json path}``.
+    """
+    from engine.data.generate import generate
+
+    fs, path = fsspec.core.url_to_fs(config.data)
+    if config.generate is not None and not fs.exists(f"{path}/dataset.json"):
+        spec = config.generate
+        log.info("generating %s at scale %g into %s", spec.profile, spec.scale, config.data)
+        generate(spec.profile, config.data, scale=spec.scale, seed=spec.seed, progress=True)
+    meta = read_meta(config.data)
+    for name in {config.model, *config.eval_models}:
+        if meta.length < models.model_spec(name).min_length:
+            raise ValueError(f"model {name!r} cannot take frames of L={meta.length}")
+    splits = {}
+    for seed in config.seeds:
+        uri = os.path.join(config.out, "splits", f"seed-{seed}.json")
+        if not os.path.exists(uri):
+            split = _make_split(config, meta, seed)
+            os.makedirs(os.path.dirname(uri), exist_ok=True)
+            split.save(uri)
+        splits[seed] = uri
+        pool_size = len(Split.load(uri).pool_ids)
+        for cell in config.cells():
+            if cell["seed"] == seed:
+                budget_size(expand_config(config, cell, uri), pool_size)
+    return splits
+
+
+def cell_dir(config: BenchmarkConfig, cell: dict[str, Any]) -> str:
+    """The directory of one cell's outputs."""
+    return os.path.join(
+        config.out, "cells", cell["method"], f"rate-{cell['rate']:g}", f"seed-{cell['seed']}"
+    )
+
+
+def record_path(config: BenchmarkConfig, cell: dict[str, Any]) -> str:
+    """``cell.json``: written last, so its presence marks the cell finished."""
+    return os.path.join(cell_dir(config, cell), "cell.json")
+
+
+def expand_config(config: BenchmarkConfig, cell: dict[str, Any], split_file: str):
+    method = config.method(cell["method"])
+    return ExpandConfig(
+        data=config.data,
+        out=os.path.join(cell_dir(config, cell), "expansion"),
+        scorer=method.scorer,
+        scorer_params=dict(method.params),
+        model=config.model,
+        rounds=method.rounds,
+        rate=cell["rate"],
+        balanced=config.balanced,
+        seed=cell["seed"],
+        split=SplitSpec(file=split_file),
+        train=config.train,
+        evaluate=False,
+        scoring=config.scoring,
+        fit_cache=os.path.join(config.out, "fit_cache"),
+    )
+
+
+def eval_seed(seed: int, model_index: int) -> int:
+    """Training seed of evaluation model ``model_index`` in a cell of ``seed``."""
+    return int(np.random.SeedSequence([seed, 0xE7A1, model_index]).generate_state(1)[0] >> 1)
+
+
+def run_cell(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> dict[str, Any]:
+    """One cell: expand (or resume), then train and test every evaluation model.
+
+    A finished cell (its ``cell.json`` exists) is read back, not recomputed.
+
+    Args:
+        config: the benchmark.
+        cell: ``{"method", "rate", "seed"}``.
+        split_file: the seed's ``splits.json``.
+
+    Returns:
+        The cell record: the cell's keys, ``scorer``, ``rounds``, ``budget``, sizes,
+        ``selected_per_class`` (selected samples per class), ``selection_s`` (the rounds' wall
+        time: training the round models, scoring, selecting) and ``evaluations``
+        (``{model: {accuracy, per_snr, per_class, n, training_s}}``).
+    """
+    path = record_path(config, cell)
+    if os.path.exists(path):
+        with open(path) as handle:
+            return json.load(handle)
+    expansion = expand(expand_config(config, cell, split_file))
+    test_ids = Split.load(split_file).test_ids
+    num_classes = read_meta(config.data).num_classes
+    evaluations = {}
+    for model_index, name in enumerate(config.eval_models):
+        train = replace(
+            config.eval_train or config.train, seed=eval_seed(cell["seed"], model_index)
+        )
+        start = time.perf_counter()
+        weights = fit(name, config.data, expansion.target_ids, train)
+        training_s = time.perf_counter() - start
+        metrics = evaluate(weights, config.data, test_ids, batch_size=config.scoring.batch_size)
+        metrics.pop("confusion", None)
+        evaluations[name] = {**metrics, "training_s": round(training_s, 3)}
+    method = config.method(cell["method"])
+    record = {
+        **cell,
+        "scorer": method.scorer,
+        "rounds": method.rounds,
+        "budget": expansion.metrics["budget"],
+        "pool_size": expansion.metrics["pool_size"],
+        "final_target_size": expansion.metrics["final_target_size"],
+        "selected_per_class": np.bincount(
+            expansion.manifest["label"].astype(np.int64), minlength=num_classes
+        ).tolist(),
+        "selection_s": round(sum(r["seconds"] for r in expansion.metrics["rounds"]), 3),
+        "evaluations": evaluations,
+        "manifest": os.path.join(expansion.run_dir, "manifest.parquet"),
+    }
+    _write_json(path, record)
+    return record
+
+
+def _write_json(path: str, body: Any) -> None:
+    """Write atomically: a temp name in the same directory, then a rename."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    staging = f"{path}.partial-{os.getpid()}"
+    with open(staging, "w") as handle:
+        json.dump(body, handle, indent=1)
+    os.replace(staging, path)
+
+
+def cell_trial(params: dict[str, Any], benchmark: dict[str, Any], splits: dict[int, str]) -> None:
+    """Tune trainable: one cell; reports the first evaluation model's accuracy."""
+    import torch
+    from ray import tune
+
+    config = BenchmarkConfig.from_dict(benchmark)
+    torch.set_num_threads(max(1, int(config.tune.cpus_per_trial)))
+    logging.getLogger("engine").setLevel(logging.INFO)
+    cell = params["cell"]
+    record = run_cell(config, cell, splits[cell["seed"]])
+    first = record["evaluations"][config.eval_models[0]]
+    tune.report({"accuracy": first["accuracy"], "cell": cell_dir(config, cell)})
+
+
+def run_grid(
+    config: BenchmarkConfig, cells: list[dict[str, Any]], splits: dict[int, str]
+) -> list[dict[str, Any]]:
+    """``cells`` as Tune trials (actors reused across trials); returns the failed cells with
+    their errors."""
+    import ray
+    from ray import tune
+
+    from engine._internal.ray_runtime import ensure_ray
+
+    ensure_ray()
+    log.info("benchmark: %d cells to run on %s", len(cells), ray.cluster_resources())
+    trainable = tune.with_parameters(cell_trial, benchmark=config.to_dict(), splits=splits)
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"CPU": config.tune.cpus_per_trial}),
+        param_space={"cell": tune.grid_search(cells)},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=config.tune.max_concurrent_trials, reuse_actors=True
+        ),
+        run_config=tune.RunConfig(
+            name="benchmark",
+            storage_path=os.path.abspath(os.path.join(config.out, "tune")),
+            failure_config=tune.FailureConfig(max_failures=config.tune.max_failures),
+            verbose=0,
+        ),
+    )
+    grid = tuner.fit()
+    return [
+        {**result.config["cell"], "error": str(result.error).strip().splitlines()[-1]}
+        for result in grid
+        if result.error is not None
+    ]
+
+
+def absolute_paths(config: BenchmarkConfig) -> BenchmarkConfig:
+    """Local paths made absolute: Tune runs each trial in its own working directory."""
+
+    def absolute(uri: str | None) -> str | None:
+        return uri if uri is None or "://" in uri else os.path.abspath(uri)
+
+    paths = {key: absolute(getattr(config, key)) for key in ("data", "target", "pool", "test")}
+    return replace(config, **paths, out=os.path.abspath(config.out))
+
+
+def run_benchmark(
+    config: BenchmarkConfig, *, on_prepared: Callable[[], None] | None = None
+) -> BenchmarkResult:
+    """Run (or resume) the benchmark grid on Ray Tune and write the report.
+
+    Every check runs before the first trial. Failed trials do not stop the others; they are
+    listed in the report and in the result, and running the same config again resumes them.
+
+    Args:
+        config: the benchmark.
+        on_prepared: called once the data and splits exist, before the first trial.
+
+    Returns:
+        The runs, the failed cells, the results table and the report path.
+
+    Raises:
+        KeyError: unknown scorer, model or config key.
+        ValueError: an empty grid, a rate outside (0, 1], a budget a pool cannot give, ...
+    """
+
+    validate(config)
+    config = absolute_paths(config)
+    if config.target:  # own data: the cells run on one working set in the target's classes
+        working = build_working_set(sources_of(config), os.path.join(config.out, "data"))
+        config = replace(config, data=working.uri)
+    splits = prepare(config)
+    if on_prepared is not None:
+        on_prepared()
+    os.makedirs(config.out, exist_ok=True)
+    with open(os.path.join(config.out, "config.yaml"), "w") as handle:
+        yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
+    pending = [cell for cell in config.cells() if not os.path.exists(record_path(config, cell))]
+    log.info(
+        "benchmark: %d of %d cells already finished",
+        len(config.cells()) - len(pending),
+        len(config.cells()),
+    )
+    failed = run_grid(config, pending, splits) if pending else []
+    runs = []
+    for cell in config.cells():
+        if os.path.exists(record_path(config, cell)):
+            with open(record_path(config, cell)) as handle:
+                runs.append(json.load(handle))
+    tsne = tsne_points(config, runs, splits) if config.figures and runs else None
+    report = write_report(config, runs, failed, tsne)
+    with open(report) as handle:
+        table = handle.read()
+    return BenchmarkResult(config.out, runs, failed, table, report)
