@@ -11,13 +11,26 @@ import pickle
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+
+from engine._internal.cli_config import add_config_arguments, config_from_args
 
 __all__ = ["main"]
 
-log = logging.getLogger("duse")
+log = logging.getLogger(f"duse.{__name__}")
 
-# Errors a user can cause; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError, pickle.UnpicklingError)
+# Errors a user can cause (a bad config, value or file): one line, exit 2. Anything else is a
+# bug, or a failing disk (EIO), and keeps its traceback.
+USER_ERRORS = (
+    ValueError,
+    KeyError,
+    FileExistsError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+    pickle.UnpicklingError,
+)
 QUICKSTART = os.path.join(
     os.path.dirname(os.path.dirname(__file__)), "jobs/configs/quickstart.yaml"
 )
@@ -30,17 +43,18 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _data_generate(args: argparse.Namespace) -> int:
-    from engine.data.generate import generate
+    from engine.data.generate import GenerateConfig, generate
 
+    config = config_from_args(GenerateConfig, args)
     try:
         meta = generate(
-            args.profile,
-            args.out,
-            scale=args.scale,
-            seed=args.seed,
-            shard_bytes=int(args.shard_mib * 2**20),
-            overwrite=args.overwrite,
-            executor=args.executor,
+            config.profile,
+            config.out,
+            scale=config.scale,
+            seed=config.seed,
+            shard_bytes=int(config.shard_mib * 2**20),
+            overwrite=config.overwrite,
+            executor=config.executor,
             progress=True,
         )
     except Exception as err:  # Ray wraps a task's OSError in its own error
@@ -48,8 +62,8 @@ def _data_generate(args: argparse.Namespace) -> int:
         if full is None or full.filename:
             raise
         # a write deep inside pyarrow or fsspec names no file: the output is what filled up
-        raise OSError(full.errno, full.strerror or os.strerror(full.errno), args.out) from err
-    print(f"wrote {meta.num_rows:,} frames in {len(meta.shards)} shards to {args.out}")
+        raise OSError(full.errno, full.strerror or os.strerror(full.errno), config.out) from err
+    print(f"wrote {meta.num_rows:,} frames in {len(meta.shards)} shards to {config.out}")
     return 0
 
 
@@ -132,17 +146,7 @@ def _ids(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     from engine.training import TrainConfig, fit
 
-    config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        seed=args.seed,
-        workers=args.workers,
-        use_gpu=args.gpu,
-        val_fraction=args.val_fraction,
-        patience=args.patience,
-    )
+    config = config_from_args(TrainConfig, args)
     result = fit(args.model, args.data, _ids(args), config)
     result.save(args.out)
     last = result.history[-1]
@@ -170,33 +174,42 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     """The embedded default job: the quickstart benchmark (a small synthetic set, a reduced
     grid), its dataset summary, results table and report path."""
-    import yaml
-
     from engine.benchmark import BenchmarkConfig
+    from engine.config import read_yaml
     from engine.data.info import dataset_info, format_info
 
-    with open(args.config) as handle:
-        values = yaml.safe_load(handle) or {}
+    values = read_yaml(args.config) or {}
     values.update(out=args.out, data=f"{args.out}/data")
     generate = dict(values.get("generate") or {})
     generate.update(
         {k: v for k, v in (("scale", args.scale), ("seed", args.seed)) if v is not None}
     )
     values["generate"] = generate or None
-    config = BenchmarkConfig.from_dict(values)
+    config = config_from_args(BenchmarkConfig, _no_file(args), **values)
     return _run_benchmark(config, before=lambda: print(format_info(dataset_info(config.data))))
 
 
+def _no_file(args: argparse.Namespace) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "config": None})
+
+
 def _run_benchmark(config, before=None) -> int:
-    """Run the benchmark; print the table and the report path (exit 1 if trials failed)."""
+    """Run the benchmark; print the table and the report path (exit 1 if trials failed).
+
+    The benchmark writes with plain file APIs, so a remote ``out`` (``s3://...``) is written to
+    a local directory first and uploaded when the grid finishes (failed cells included: a rerun
+    resumes them). On a cluster of several nodes, give ``out`` on shared storage instead.
+    """
+    from engine._internal.staging import staged_output
     from engine.benchmark import run_benchmark
 
-    logging.getLogger("engine").setLevel(logging.INFO)
-    result = run_benchmark(config, on_prepared=before)
+    with staged_output(config.out) as local_out:
+        result = run_benchmark(replace(config, out=local_out), on_prepared=before)
+        report = os.path.relpath(result.report, local_out)
     print(result.table)
     if result.failed:
         print(f"{len(result.failed)} cell(s) failed; run the same command again to resume them")
-    print(f"report: {result.report}")
+    print(f"report: {os.path.join(config.out, report)}")
     return 1 if result.failed else 0
 
 
@@ -204,8 +217,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     """DUSE against the baselines: the (method x rate x seed) grid as Ray Tune trials."""
     from engine.benchmark import BenchmarkConfig
 
-    overrides = {"out": args.out} if args.out else {}
-    return _run_benchmark(BenchmarkConfig.from_yaml(args.config, **overrides))
+    return _run_benchmark(config_from_args(BenchmarkConfig, args))
 
 
 def _scorers(args: argparse.Namespace) -> int:
@@ -217,53 +229,35 @@ def _scorers(args: argparse.Namespace) -> int:
 
 
 def _expand_values(args: argparse.Namespace) -> dict:
-    """The expand config as nested dicts: ``--config`` FILE, then the flags over it."""
-    values = {}
-    if args.config:
-        import yaml
-
-        with open(args.config) as handle:
-            values = yaml.safe_load(handle) or {}
-    flags = {
-        "data": args.data,
-        "target": args.target,
-        "pool": args.pool,
-        "test": args.test,
-        "length_policy": args.length_policy,
-        "pool_snr_min_db": args.pool_snr_min,
-        "pool_snr_max_db": args.pool_snr_max,
-        "out": args.out,
-        "scorer": args.scorer,
-        "model": args.model,
-        "rounds": args.rounds,
-        "balanced": args.balanced,
-        "seed": args.seed,
-    }
-    values.update({key: value for key, value in flags.items() if value is not None})
+    """What the expand flags that are not a config field set (nested keys, the class map)."""
+    values: dict = {}
     if args.class_map:
-        values["class_map"] = {**(values.get("class_map") or {}), **_class_map(args.class_map)}
-    if args.rate is not None or args.count is not None:
-        values.update(rate=args.rate, count=args.count)
-    if args.workers is not None or args.gpus:
-        train = dict(values.get("train") or {})
-        if args.workers is not None:
-            train["workers"] = args.workers
-        if args.gpus:
-            train["use_gpu"] = True
-        values["train"] = train
-    if args.gpus or args.executor:
-        scoring = dict(values.get("scoring") or {})
-        if args.gpus:
-            scoring.update(actors=args.gpus, gpus_per_actor=1.0)
-        if args.executor:
-            scoring["executor"] = args.executor
-        values["scoring"] = scoring
-    if "out" not in values or not ("data" in values or "target" in values):
-        raise ValueError(
-            "expand needs --out and either --data or --target with --pool (flags or keys of "
-            "--config)"
-        )
+        values["class_map"] = _class_map(args.class_map)
+    if args.rate is not None or args.count is not None:  # one replaces the other
+        values.update(rate=_scalar(args.rate), count=_scalar(args.count))
+    sections: dict[str, dict] = {"train": {}, "scoring": {}}
+    if args.workers is not None:
+        sections["train"]["workers"] = _scalar(args.workers)
+    if args.gpus:
+        sections["train"]["use_gpu"] = True
+        sections["scoring"].update(actors=args.gpus, gpus_per_actor=1.0)
+    if args.executor:
+        sections["scoring"]["executor"] = args.executor
+    args.overrides = [
+        *(
+            f"{name}.{key}={value}"
+            for name, keys in sections.items()
+            for key, value in keys.items()
+        ),
+        *args.overrides,
+    ]
     return values
+
+
+def _scalar(text: str | None):
+    from engine.config import parse_scalar
+
+    return None if text is None else parse_scalar(text)
 
 
 def _class_map(text: str) -> dict[str, str | None]:
@@ -294,8 +288,8 @@ def _expand(args: argparse.Namespace) -> int:
     """Run or resume an expansion (the DUSE loop) from a YAML config and/or flags."""
     from engine.expansion import ExpandConfig, expand
 
-    config = ExpandConfig.from_dict(_expand_values(args))
-    logging.getLogger("engine").setLevel(logging.INFO)  # per-round and per-pass progress
+    extra = _expand_values(args)
+    config = config_from_args(ExpandConfig, args, **extra)
     result = expand(config)
     final = result.metrics.get("final")
     accuracy = f", test accuracy {final['accuracy']:.4f}" if final else ""
@@ -308,22 +302,21 @@ def _expand(args: argparse.Namespace) -> int:
 
 def _zsl(args: argparse.Namespace) -> int:
     """SigZSLNet: every group x seed of --config (or --group N), a Tune grid, or a search."""
-    from engine.zsl import load_config, run_zsl, search_settings, tune_groups
+    from engine._internal.staging import staged_output
+    from engine.zsl import ZslConfig, run_zsl, search_settings, tune_groups
 
-    logging.getLogger("engine").setLevel(logging.INFO)  # per-stage and per-epoch progress
-    overrides = {}
+    values = {}
     if args.group is not None:
-        overrides["groups"] = [args.group]
+        values["groups"] = [args.group]
     if args.seeds:
-        overrides["seeds"] = [int(seed) for seed in args.seeds.split(",")]
-    if args.out:
-        overrides["out"] = args.out
-    config = load_config(args.config, **overrides)
+        values["seeds"] = [int(seed) for seed in args.seeds.split(",")]
+    config = config_from_args(ZslConfig, args, **values)
     if args.search:
         found = search_settings(config, args.group or 1)
         print(f"best on validation H {found['best_val']['val_harmonic_mean']:.4f}: {found['best']}")
         return 0
-    summary = (tune_groups if args.tune else run_zsl)(config)
+    with staged_output(config.out) as local_out:
+        summary = (tune_groups if args.tune else run_zsl)(replace(config, out=local_out))
     for name, entry in summary.items():
         if name == "runs":
             continue
@@ -338,78 +331,116 @@ def _zsl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_schema(args: argparse.Namespace) -> int:
+    """Print a config kind's JSON Schema (every key, its type, bounds, default, description)."""
+    from engine.config import json_schema
+
+    print(json.dumps(json_schema(args.kind), indent=2))
+    return 0
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where there is one (not for unset flags and switches)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, [], argparse.SUPPRESS) or "(default" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Help with every option's default, and (``listing``) the registered models and scorers."""
+
+    def __init__(self, *args, listing: bool = False, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+        self.listing = listing
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        if not self.listing:
+            return text
+        import models
+        import scorers
+
+        names = [info.name for info in scorers.available()]
+        return (
+            f"{text}\nregistered models: {', '.join(models.available())}\n"
+            f"registered scorers: {', '.join(names)} (details: duse scorers)\n"
+        )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="duse", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    commands = parser.add_subparsers(dest="command", required=True)
+    from engine.benchmark import BenchmarkConfig
+    from engine.data.generate import GenerateConfig
+    from engine.expansion import ExpandConfig
+    from engine.training import TrainConfig
+    from engine.zsl import ZslConfig
+
+    parser = _Parser(prog="duse", description=__doc__, listing=True)
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="-v: other libraries' INFO too; -vv: the engine's DEBUG",
+    )  # fmt: skip
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     demo = commands.add_parser("demo", help="run the embedded default job (laptop-sized)")
-    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--out", default="runs/demo", help="output directory")
     demo.add_argument("--config", default=QUICKSTART, help="benchmark config YAML")
     demo.add_argument("--scale", type=float, help="dataset scale (default: the config's)")
     demo.add_argument("--seed", type=int, help="dataset seed (default: the config's)")
+    demo.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V")
     demo.set_defaults(run=_demo)
 
-    bench = commands.add_parser("benchmark", help="DUSE vs baselines: a Ray Tune grid + report")
-    bench.add_argument("--config", required=True, help="benchmark YAML (docs/benchmark.md)")
-    bench.add_argument("--out", help="output directory (default: the config's)")
+    bench = commands.add_parser(
+        "benchmark", help="DUSE vs baselines: a Ray Tune grid + report (docs/benchmark.md)",
+        listing=True,
+    )  # fmt: skip
+    add_config_arguments(bench, BenchmarkConfig)
     bench.set_defaults(run=_benchmark)
 
-    train = commands.add_parser("train", help="train a classifier (in-process or Ray Train)")
-    train.add_argument("--model", required=True)
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=256)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--val-fraction", type=float, default=0.0)
-    train.add_argument("--patience", type=int)
-    train.add_argument("--workers", type=int, default=0, help="Ray Train workers (0: here)")
-    train.add_argument("--gpu", action="store_true", help="train on GPU(s)")
+    train = commands.add_parser(
+        "train", help="train a classifier (in-process or Ray Train)", listing=True
+    )
+    train.add_argument("--model", required=True, help="architecture (see the list below)")
     train.add_argument("--out", required=True, help="weights file (path or URI)")
+    add_config_arguments(train, TrainConfig)
     train.set_defaults(run=_train, part="target")
 
     ev = commands.add_parser("evaluate", help="accuracy overall, per SNR, per class")
-    ev.add_argument("--weights", required=True)
+    ev.add_argument("--weights", required=True, help="weights file written by train or expand")
     ev.add_argument("--json", help="write the metrics JSON here")
     ev.set_defaults(run=_evaluate, part="test")
 
     for command in (train, ev):
-        command.add_argument("--data", required=True)
+        command.add_argument("--data", required=True, help="dataset directory or URI")
         command.add_argument("--split", help="splits.json; default: every frame of --data")
-        command.add_argument("--part", choices=("test", "target", "pool"))
+        command.add_argument("--part", choices=("test", "target", "pool"), help="split part")
 
     listing = commands.add_parser("scorers", help="list the registered scorers and their needs")
     listing.set_defaults(run=_scorers)
 
-    grow = commands.add_parser("expand", help="expand a target set from the pool (DUSE loop)")
-    grow.add_argument("--config", help="YAML run config (docs/expansion.md); flags override it")
-    grow.add_argument("--data", help="one dataset, split into test / target / pool")
-    grow.add_argument("--target", help="your own labelled target set (with --pool)")
-    grow.add_argument("--pool", help="the auxiliary pool, another dataset (with --target)")
-    grow.add_argument("--test", help="a separate test set (default: carved from --target)")
-    grow.add_argument(
+    grow = commands.add_parser(
+        "expand", help="expand a target set from the pool (DUSE loop; docs/expansion.md)",
+        listing=True,
+    )  # fmt: skip
+    add_config_arguments(
+        grow,
+        ExpandConfig,
+        skip=("rate", "count"),
+        aliases={"pool_snr_min_db": "--pool-snr-min", "pool_snr_max_db": "--pool-snr-max"},
+    )
+    shortcuts = grow.add_argument_group("shortcuts (set nested keys)")
+    shortcuts.add_argument("--rate", help="budget as a fraction of the pool, (0, 1] (or --count)")
+    shortcuts.add_argument("--count", help="budget as a number of samples (replaces rate)")
+    shortcuts.add_argument(
         "--class-map",
-        help="pool class -> target class, e.g. 'GMSK=GFSK,AM-DSB-WC=AM-DSB' ('X=' excludes X)",
+        help="class_map: pool class -> target class, 'GMSK=GFSK,AM-DSB-WC=AM-DSB' ('X=' drops X)",
     )
-    grow.add_argument(
-        "--length-policy",
-        choices=("error", "crop", "pad", "resample"),
-        help="pool frames of another length (default: error)",
-    )
-    grow.add_argument("--pool-snr-min", type=float, help="keep pool frames with SNR >= this (dB)")
-    grow.add_argument("--pool-snr-max", type=float, help="keep pool frames with SNR <= this (dB)")
-    grow.add_argument("--out", help="run directory URI; an existing run of the config resumes")
-    grow.add_argument("--scorer", help="registered scorer name (see `duse scorers`)")
-    grow.add_argument("--model", help="architecture that scores the pool")
-    grow.add_argument("--rate", type=float, help="budget as a fraction of the pool, (0, 1]")
-    grow.add_argument("--count", type=int, help="budget as a number of samples")
-    grow.add_argument("--rounds", type=int, help="T rounds (1: one-shot selection)")
-    grow.add_argument("--balanced", action="store_true", default=None, help="per-class quotas")
-    grow.add_argument("--seed", type=int)
-    grow.add_argument("--workers", type=int, help="Ray Train workers per fit (0: in-process)")
-    grow.add_argument("--gpus", type=int, help="GPUs: one scoring actor each; training on GPU")
-    grow.add_argument("--executor", choices=("ray", "local"), help="scoring executor")
+    shortcuts.add_argument("--workers", help="train.workers: Ray Train workers per fit")
+    shortcuts.add_argument("--gpus", type=int, help="GPUs: one scoring actor each, training on GPU")
+    shortcuts.add_argument("--executor", choices=("ray", "local"), help="scoring.executor")
     grow.set_defaults(run=_expand)
 
     take = commands.add_parser("export", help="a run's expanded training set, for other tools")
@@ -418,24 +449,25 @@ def _parser() -> argparse.ArgumentParser:
     take.add_argument("--format", choices=("parquet", "npz", "hdf5"), default="parquet")
     take.set_defaults(run=_export)
 
-    zsl = commands.add_parser("zsl", help="SigZSLNet zero-shot classification (groups, seeds)")
-    zsl.add_argument("--config", required=True, help="ZSL run config YAML")
+    zsl = commands.add_parser("zsl", help="SigZSLNet zero-shot classification (docs/zsl.md)")
+    add_config_arguments(zsl, ZslConfig)
     zsl.add_argument("--group", type=int, help="run only Table 4 group N")
     zsl.add_argument("--seeds", help="comma-separated seeds (default: the config's)")
-    zsl.add_argument("--out", help="output directory (default: the config's)")
     zsl.add_argument("--tune", action="store_true", help="groups x seeds as Tune trials")
     zsl.add_argument("--search", action="store_true", help="Tune search on a validation split")
     zsl.set_defaults(run=_zsl)
 
-    data = commands.add_parser("data", help="generate, convert, inspect and split datasets")
-    verbs = data.add_subparsers(dest="verb", required=True)
+    config = commands.add_parser("config", help="config kinds: their JSON Schema")
+    config_verbs = config.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    schema = config_verbs.add_parser("schema", help="print a config kind's JSON Schema")
+    schema.add_argument("kind", choices=("expand", "benchmark", "zsl", "generate", "train"))
+    schema.set_defaults(run=_config_schema)
 
-    gen = verbs.add_parser("generate", help="synthesise a profile")
-    gen.add_argument("--profile", required=True)
-    gen.add_argument("--scale", type=float, default=1.0)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--out", required=True)
-    gen.add_argument("--executor", choices=("ray", "local"), default="ray")
+    data = commands.add_parser("data", help="generate, convert, inspect and split datasets")
+    verbs = data.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    gen = verbs.add_parser("generate", help="synthesise a profile (engine.data.profiles)")
+    add_config_arguments(gen, GenerateConfig)
     gen.set_defaults(run=_data_generate)
 
     conv = verbs.add_parser(
@@ -456,9 +488,8 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--snr-key", help="sigmf: annotation key of the SNR in dB (default: none)")
     conv.set_defaults(run=_data_convert)
 
-    for command in (gen, conv):
-        command.add_argument("--overwrite", action="store_true")
-        command.add_argument("--shard-mib", type=float, default=128.0)
+    conv.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    conv.add_argument("--shard-mib", type=float, default=128.0, help="target shard size (MiB)")
 
     info = verbs.add_parser("info", help="classes, counts per class and SNR, size")
     info.add_argument("uri")
@@ -513,10 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     try:
         args = _parser().parse_args(argv)
-        logging.basicConfig(
-            level=logging.INFO if args.verbose else logging.WARNING,
-            format="%(asctime)s %(name)s: %(message)s",
-        )
+        _configure_logging(args)
         return args.run(args)
     except KeyboardInterrupt as stop:
         print(
@@ -537,6 +565,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _configure_logging(args: argparse.Namespace) -> None:
+    """The engine's progress (INFO) by default; ``-q``: warnings only; ``-v``/``-vv``: more."""
+    from engine._internal.logs import configure_logging
+
+    configure_logging(-1 if args.quiet else min(args.verbose, 2))
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the process is, so every ``with`` block (writers) cleans up."""
 
@@ -545,13 +580,15 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
-def entry() -> None:
-    """The console script: :func:`main`, then :func:`exit_process` with its status."""
+def entry(command: Sequence[str] = ()) -> None:
+    """The console script: :func:`main` on ``command`` + the process's arguments, then
+    :func:`exit_process` with its status. The job entrypoints (``python -m jobs.NAME``) are
+    ``entry([NAME])``, so they take exactly what ``duse NAME`` takes."""
     from engine._internal.process import exit_process
 
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        status = main()
+        status = main([*command, *sys.argv[1:]])
     except KeyboardInterrupt:  # a second Ctrl-C while the first was being handled
         print("duse: interrupted", file=sys.stderr)
         status = EXIT_INTERRUPTED

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from engine._internal.atomic import write_json
 from engine._internal.process import pid_alive
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
     "wait_for_job",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
@@ -352,9 +353,7 @@ def start_local_head(
 
 
 def _write_state(state: Path, head: LocalHead) -> None:
-    temporary = state / f"{STATE_FILE}.tmp"
-    temporary.write_text(json.dumps(asdict(head), indent=2))
-    temporary.replace(state / STATE_FILE)
+    write_json(str(state / STATE_FILE), asdict(head), indent=2)
 
 
 def _read_state(state: Path) -> LocalHead | None:

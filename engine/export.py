@@ -33,7 +33,7 @@ from engine.data.store import DatasetWriter, read_frames, read_meta, read_parque
 
 __all__ = ["FORMATS", "export_run"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 FORMATS = ("parquet", "npz", "hdf5")
 

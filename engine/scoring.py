@@ -24,24 +24,26 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 import models
-from engine._internal.config import checked_fields
+from engine._internal.logs import configure_logging, current_verbosity
+from engine.config import ConfigMixin, config_class
 from engine.data.store import iter_frames, read_index, to_ray_dataset
-from engine.model_outputs import compute_outputs
+from engine.model_outputs import compute_outputs, score_batch
 from engine.selection import class_quotas, select, top_k
 from engine.training import FitResult
-from scorers import ModelOutputs, Needs, PointwiseScorer, Scorer, checked_score
+from scorers import ModelOutputs, Needs, PointwiseScorer, Scorer
 
 __all__ = [
-    "PoolScores",
     "PoolWorker",
     "ScoringConfig",
     "SelectedRows",
@@ -51,7 +53,7 @@ __all__ = [
     "score_pool",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 Executor = Literal["ray", "local"]
 INDEX_COLUMNS = ("id", "label", "snr")
@@ -68,81 +70,45 @@ _PROGRESS_EVERY_S = 10.0
 _PRUNE_SLACK_ROWS = 65_536
 
 
-@dataclass(frozen=True)
-class ScoringConfig:
-    """How a pass over the pool runs. None of these changes a score.
+@config_class
+class ScoringConfig(ConfigMixin):
+    """How a pass over the pool runs. None of these changes a score."""
 
-    Attributes:
-        executor: ``"ray"`` (Ray Data actor pool) or ``"local"`` (this process).
-        batch_size: frames per model call.
-        actors: size of the Ray actor pool (one model copy each).
-        cpus_per_actor: logical CPUs each actor reserves; ``None``: ``min(1, CPUs / (actors +
-            1))`` of the cluster, which always leaves room for Ray Data's read tasks.
-        gpus_per_actor: GPUs each actor reserves (> 0 runs the model on CUDA).
-        threads_per_actor: torch intra-op threads per actor; ``None``: this machine's cores
-            divided by ``actors`` (set it on clusters whose nodes differ from the driver).
-    """
+    config_name: ClassVar[str] = "scoring config"
 
-    executor: Executor = "ray"
-    batch_size: int = 1024
-    actors: int = 1
-    cpus_per_actor: float | None = None
-    gpus_per_actor: float = 0.0
-    threads_per_actor: int | None = None
-
-    def __post_init__(self) -> None:
-        checks = {
-            "executor": self.executor in ("ray", "local"),
-            "batch_size": self.batch_size >= 1,
-            "actors": self.actors >= 1,
-            "cpus_per_actor": self.cpus_per_actor is None or self.cpus_per_actor > 0,
-            "gpus_per_actor": self.gpus_per_actor >= 0,
-            "threads_per_actor": self.threads_per_actor is None or self.threads_per_actor >= 1,
-        }
-        for key, ok in checks.items():
-            if not ok:
-                raise ValueError(f"bad scoring config {key}={getattr(self, key)!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ScoringConfig:
-        """Build from a dict; unknown keys are errors.
-
-        Raises:
-            KeyError: an unknown key (the message lists the known ones).
-        """
-        return cls(**checked_fields(cls, values, "scoring config"))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (YAML-ready)."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class PoolScores:
-    """Every pool row's score, sorted by id.
-
-    Attributes:
-        ids: ``[n]`` int64, ascending.
-        labels: ``[n]`` int64.
-        snr_db: ``[n]`` float32.
-        scores: ``[n]`` float64, higher = select first.
-    """
-
-    ids: np.ndarray
-    labels: np.ndarray
-    snr_db: np.ndarray
-    scores: np.ndarray
+    executor: Executor = Field(
+        "ray", description="'ray' (Ray Data actor pool) or 'local' (this process)"
+    )
+    batch_size: int = Field(1024, ge=1, description="frames per model call")
+    actors: int = Field(1, ge=1, description="size of the Ray actor pool (one model copy each)")
+    cpus_per_actor: float | None = Field(
+        None,
+        gt=0,
+        description="logical CPUs each actor reserves; None: min(1, CPUs / (actors + 1)) of "
+        "the cluster, which always leaves room for Ray Data's read tasks",
+    )
+    gpus_per_actor: float = Field(
+        0.0, ge=0, description="GPUs each actor reserves (> 0 runs the model on CUDA)"
+    )
+    threads_per_actor: int | None = Field(
+        None,
+        ge=1,
+        description="torch intra-op threads per actor; None: this machine's cores divided by "
+        "actors (set it on clusters whose nodes differ from the driver)",
+    )
 
 
 @dataclass(frozen=True)
 class SelectedRows:
-    """Selected rows in selection order (best first).
+    """Pool rows with their scores: a selection in selection order (best first), or every
+    scored pool row sorted by id (:func:`score_pool`).
 
     Attributes:
         ids: ``[k]`` int64.
         labels: ``[k]`` int64.
         snr_db: ``[k]`` float32.
-        scores: ``[k]`` float64 (NaN for set selectors, which rank but do not score).
+        scores: ``[k]`` float64, higher = select first (NaN for set selectors, which rank but
+            do not score).
     """
 
     ids: np.ndarray
@@ -169,31 +135,49 @@ def _is_member(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return wanted[positions] == ids
 
 
+def _resolved(value: Any) -> Any:
+    """``value``, or what it refers to when the driver put it in the object store."""
+    ray = sys.modules.get("ray")  # an ObjectRef exists only where Ray is imported
+    if ray is not None and isinstance(value, ray.ObjectRef):
+        return ray.get(value)
+    return value
+
+
 class PoolWorker:
     """Frames in, slim rows out: the per-batch function of both executors.
 
     Built once per Ray actor (or once per local pass): the model is rebuilt from its weights and
-    kept in eval mode on ``device``.
+    kept in eval mode on ``device``. The Ray executor puts the weights and ids in the object
+    store once per pass and hands actors the references: a large constructor argument would be
+    stored per actor and make Ray warn that restarts depend on it.
 
     Args:
-        model: the :func:`_model_payload` of a :class:`engine.training.FitResult`.
-        wanted: sorted unique int64 ids to score; every other row of a batch is dropped before
-            inference (this is how test, target and already-selected ids are excluded).
+        model: the :func:`_model_payload` of a :class:`engine.training.FitResult` (or its
+            ``ObjectRef``).
+        wanted: sorted unique int64 ids to score (or their ``ObjectRef``); every other row of
+            a batch is dropped before inference (this is how test, target and already-selected
+            ids are excluded).
         scorer: a pointwise scorer (rows get a ``score``), or ``None``.
         needs: with ``scorer=None``, the per-sample arrays to return (array needs only).
         device: ``"cpu"`` or ``"cuda"``.
         threads: torch intra-op threads (``None``: leave torch's setting).
+        log_verbosity: in a Ray actor, configure logging like the driver's
+            (``engine._internal.logs``); ``None`` leaves this process's logging alone.
     """
 
     def __init__(
         self,
-        model: dict[str, Any],
-        wanted: np.ndarray,
+        model: dict[str, Any] | Any,
+        wanted: np.ndarray | Any,
         scorer: PointwiseScorer | None = None,
         needs: Needs = Needs.NONE,
         device: str = "cpu",
         threads: int | None = None,
+        log_verbosity: int | None = None,
     ) -> None:
+        if log_verbosity is not None:
+            configure_logging(log_verbosity)
+        model, wanted = _resolved(model), _resolved(wanted)
         if threads is not None:
             torch.set_num_threads(threads)
         with torch.random.fork_rng():
@@ -235,16 +219,7 @@ class PoolWorker:
     def _score(self, iq: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
         if len(ids) == 0:
             return np.zeros(0, dtype=np.float64)
-        outputs = compute_outputs(
-            self.model,
-            iq,
-            labels,
-            self.scorer.needs,
-            ids=ids,
-            device=self.device,
-            scorer=self.scorer.name,
-        )
-        return checked_score(self.scorer, outputs)
+        return score_batch(self.scorer, self.model, iq, labels, ids=ids, device=self.device)
 
     def _outputs(self, iq: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> dict:
         if len(ids) == 0:
@@ -345,21 +320,32 @@ def _run_pass(
         for batch in _local_batches(data_uri, worker_kwargs["wanted"], config.batch_size):
             yield worker(batch)
         return
+    import ray
     from ray.data import ActorPoolStrategy
 
-    from engine._internal.ray_runtime import ensure_ray
+    from engine._internal.ray_runtime import condense_data_progress, ensure_ray
 
     ensure_ray()
     cpus, threads = _actor_resources(config)
+    # Once per pass, held by this generator until the pass ends (actor restarts re-read them).
+    shared = {name: ray.put(worker_kwargs[name]) for name in ("model", "wanted")}
+    constructor = {
+        **worker_kwargs,
+        **shared,
+        "device": device,
+        "threads": threads,
+        "log_verbosity": current_verbosity(),
+    }
     dataset = to_ray_dataset(data_uri, columns=["id", "label", "snr", "iq"]).map_batches(
         PoolWorker,
-        fn_constructor_kwargs={**worker_kwargs, "device": device, "threads": threads},
+        fn_constructor_kwargs=constructor,
         batch_size=config.batch_size,
         batch_format="numpy",
         compute=ActorPoolStrategy(size=config.actors),
         num_cpus=cpus,
         num_gpus=config.gpus_per_actor or None,
     )
+    condense_data_progress(dataset.context)
     yield from dataset.iter_batches(batch_size=None, batch_format="numpy")
 
 
@@ -397,7 +383,7 @@ def score_pool(
     config: ScoringConfig | None = None,
     *,
     exclude: np.ndarray | None = None,
-) -> PoolScores:
+) -> SelectedRows:
     """Score every pool row (except ``exclude``) with a pointwise scorer.
 
     Holds all scores on the driver (``[n]`` float64 plus index columns, ~22 bytes a row); use
@@ -423,7 +409,7 @@ def score_pool(
     parts = list(_scored_batches(model, data_uri, wanted, scorer, config))
     columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
     order = np.argsort(columns["id"], kind="stable")
-    return PoolScores(
+    return SelectedRows(
         ids=columns["id"][order].astype(np.int64),
         labels=columns["label"][order].astype(np.int64),
         snr_db=columns["snr"][order].astype(np.float32),

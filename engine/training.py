@@ -12,21 +12,22 @@ from __future__ import annotations
 import io
 import logging
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import fsspec
 import numpy as np
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 
 import models
+from engine._internal import seeds
 from engine._internal.atomic import write_bytes
-from engine._internal.config import checked_fields
+from engine._internal.metrics import confusion_matrix
+from engine._internal.seeds import Stream
+from engine.config import ConfigMixin, config_class
 from engine.data.schema import DatasetMeta, Frames
 from engine.data.store import read_frames, read_meta
 
@@ -42,7 +43,7 @@ __all__ = [
     "train_batch_size",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 NEAR_CHANCE_FACTOR = 1.5  # below this multiple of chance (1/C) on its own frames: not learned
 SMALL_SET_MIN_BATCH = 16  # min_steps never shrinks a batch below this
@@ -53,68 +54,61 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the message names the epoch."""
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train.
+@config_class
+class TrainConfig(ConfigMixin):
+    """How to train (``duse train --help`` and ``duse config schema train`` describe each key)."""
 
-    Attributes:
-        epochs: passes over the training frames.
-        batch_size: frames per step per worker (the largest; see ``min_steps``).
-        optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
-        lr: learning rate.
-        weight_decay: L2 penalty.
-        lr_schedule: ``"constant"`` or ``"cosine"`` (annealed to 0 over ``epochs``).
-        seed: seeds weights, dropout, shuffling and the validation split.
-        val_fraction: share of the training frames held out for early stopping (0: none).
-        patience: epochs without validation improvement before stopping (needs val_fraction).
-        workers: 0 trains in this process; N >= 1 uses Ray Train with N workers.
-        cpus_per_worker: CPUs (and torch threads) per Ray Train worker.
-        use_gpu: train on CUDA (one GPU per Ray Train worker).
-        amp: bfloat16 autocast on GPU.
-        min_steps: the fewest optimizer steps a fit should take. A set too small to give that
-            many steps at ``batch_size`` in ``epochs`` trains with smaller batches (never below
-            16), the same epochs and frames, so the compute is unchanged
-            (:func:`train_batch_size`); sets of at least ``min_steps * batch_size / epochs``
-            frames per worker are untouched. 0: always ``batch_size``.
-    """
+    config_name: ClassVar[str] = "training config"
 
-    epochs: int = 10
-    batch_size: int = 256
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    lr_schedule: str = "constant"
-    seed: int = 0
-    val_fraction: float = 0.0
-    patience: int | None = None
-    workers: int = 0
-    cpus_per_worker: float = 1.0
-    use_gpu: bool = False
-    amp: bool = False
-    min_steps: int = 200
+    epochs: int = Field(10, ge=1, description="passes over the training frames")
+    batch_size: int = Field(
+        256, ge=1, description="frames per step per worker (the largest; see min_steps)"
+    )
+    optimizer: Literal["adam", "sgd"] = Field("adam", description="'adam' or 'sgd' (momentum 0.9)")
+    lr: float = Field(1e-3, gt=0, description="learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty")
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="'constant' or 'cosine' (annealed to 0 over epochs)"
+    )
+    seed: int = Field(0, description="seeds weights, dropout, shuffling and the validation split")
+    val_fraction: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="share of the training frames held out for early stopping (0: none)",
+    )
+    patience: int | None = Field(
+        None,
+        ge=1,
+        description="epochs without validation improvement before stopping (needs "
+        "val_fraction > 0; None: no early stopping)",
+    )
+    workers: int = Field(
+        0, ge=0, description="0 trains in this process; N >= 1 uses Ray Train with N workers"
+    )
+    cpus_per_worker: float = Field(
+        1.0, gt=0, description="CPUs (and torch threads) per Ray Train worker"
+    )
+    use_gpu: bool = Field(False, description="train on CUDA (one GPU per Ray Train worker)")
+    amp: bool = Field(False, description="bfloat16 autocast on GPU")
+    min_steps: int = Field(
+        200,
+        ge=0,
+        description="the fewest optimizer steps a fit should take: a set too small to give "
+        "that many steps at batch_size in epochs trains with smaller batches (never below 16), "
+        "the same epochs and frames, so the compute is unchanged (train_batch_size); sets of "
+        "at least min_steps * batch_size / epochs frames per worker are untouched; 0: always "
+        "batch_size",
+    )
 
-    def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "optimizer": self.optimizer in ("adam", "sgd"),
-            "lr": self.lr > 0,
-            "weight_decay": self.weight_decay >= 0,
-            "lr_schedule": self.lr_schedule in ("constant", "cosine"),
-            "val_fraction": 0 <= self.val_fraction < 1,
-            "patience": self.patience is None or (self.patience >= 1 and self.val_fraction > 0),
-            "workers": self.workers >= 0,
-            "cpus_per_worker": self.cpus_per_worker > 0,
-            "min_steps": self.min_steps >= 0,
-        }
-        for key, ok in checks.items():
-            if not ok:
-                raise ValueError(f"bad training config {key}={getattr(self, key)!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build from a dict; unknown keys are errors."""
-        return cls(**checked_fields(cls, values, "training config"))
+    @model_validator(mode="after")
+    def _patience_needs_validation(self) -> TrainConfig:
+        if self.patience is not None and self.val_fraction <= 0:
+            raise ValueError(
+                f"bad training config patience={self.patience!r}: early stopping needs "
+                "val_fraction > 0"
+            )
+        return self
 
 
 @dataclass
@@ -304,7 +298,7 @@ def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: C
     device = _device(config)
     frames = job["frames"]
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng([config.seed, 0x7A1])
+    rng = seeds.rng(config.seed, Stream.TRAIN_ORDER)
     train_pos, val_pos = _validation_split(frames, config.val_fraction, rng)
     model = models.build(job["model_name"], job["num_classes"], frames.iq.shape[-1]).to(device)
     net = wrap(model)
@@ -381,57 +375,20 @@ def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: C
     return model.cpu(), history
 
 
-def _ray_worker_loop(job: dict[str, Any]) -> None:
-    """``TorchTrainer``'s per-worker function: ``_train`` with DDP and Ray Train reports."""
-    import ray
-    import ray.train
-    import ray.train.torch
-
-    torch.set_num_threads(max(1, int(job["config"]["cpus_per_worker"])))
-    job = {**job, "frames": ray.get(job["frames"])}  # one shared copy in the object store
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    model, history = _train(job, rank, world, ray.train.torch.prepare_model, ray.train.report)
-    with tempfile.TemporaryDirectory() as directory:
-        checkpoint = None
-        if rank == 0:
-            torch.save(
-                {"state_dict": model.state_dict(), "history": history},
-                os.path.join(directory, "model.pt"),
-            )
-            checkpoint = ray.train.Checkpoint.from_directory(directory)
-        ray.train.report({"epoch": len(history), "done": 1}, checkpoint=checkpoint)
-
-
 def _fit_on_ray(job: dict[str, Any], config: TrainConfig):
-    import ray
-    import ray.train
-    from ray.train.torch import TorchTrainer
+    """``_train`` on ``config.workers`` Ray Train workers, the frames in the object store."""
+    from engine._internal.ray_train import run_on_ray_train
 
-    from engine._internal.ray_runtime import ensure_ray
-
-    ensure_ray()
-    job = {**job, "frames": ray.put(job["frames"])}
-    storage = tempfile.mkdtemp(prefix="duse-train-")
-    try:
-        trainer = TorchTrainer(
-            _ray_worker_loop,
-            train_loop_config=job,
-            scaling_config=ray.train.ScalingConfig(
-                num_workers=config.workers,
-                use_gpu=config.use_gpu,
-                resources_per_worker={"CPU": config.cpus_per_worker},
-            ),
-            run_config=ray.train.RunConfig(storage_path=storage, name="fit"),
-        )
-        result = trainer.fit()
-        if result.error:
-            raise result.error
-        with result.checkpoint.as_directory() as directory:
-            body = torch.load(os.path.join(directory, "model.pt"), weights_only=True)
-    finally:
-        shutil.rmtree(storage, ignore_errors=True)
-    return body["state_dict"], body["history"]
+    settings = {key: value for key, value in job.items() if key != "frames"}
+    return run_on_ray_train(
+        _train,
+        settings,
+        {"frames": job["frames"]},
+        name="fit",
+        workers=config.workers,
+        cpus_per_worker=config.cpus_per_worker,
+        use_gpu=config.use_gpu,
+    )
 
 
 def read_finite_frames(data_uri: str, ids: np.ndarray) -> Frames:
@@ -553,8 +510,7 @@ def evaluate(
     predicted = predict_logits(result.model(), frames.iq, batch_size=batch_size).argmax(1)
     truth = frames.labels.astype(np.int64)
     hit = predicted == truth
-    confusion = np.zeros((meta.num_classes, meta.num_classes), np.int64)
-    np.add.at(confusion, (truth, predicted), 1)
+    confusion = confusion_matrix(truth, predicted, meta.num_classes)
     known = np.unique(frames.snr_db[~np.isnan(frames.snr_db)])  # NaN: SNR unknown
     per_snr = {f"{s:g}": float(hit[frames.snr_db == s].mean()) for s in known}
     per_class = {

@@ -1,12 +1,13 @@
-"""Thin Ray job entrypoints: parse a YAML config, call one engine function, exit.
+"""Ray job entrypoints: ``python -m jobs.NAME ARGS`` is ``duse NAME ARGS`` (one parser).
 
-Each runs as ``python -m jobs.<name> --config FILE [--out URI] [--set KEY=VALUE]``, locally or
-as a Ray job (``duse submit -- <name> --config FILE``, or ``ray job submit --working-dir . --
-python -m jobs.<name> --config FILE``); the exit status is 0 on success and 2 for a bad config.
+Each runs locally or as a Ray job (``duse submit -- NAME --config FILE [--set K=V ...]``, or
+``ray job submit --working-dir . -- python -m jobs.NAME --config FILE``); the exit status is the
+CLI's: 0 done, 1 failed cells (benchmark), 2 a bad config or input, 130 interrupted.
 
-- ``jobs.expand``: an expansion run (:func:`engine.expansion.expand`).
-- ``jobs.generate``: a synthetic dataset (:func:`engine.data.generate.generate`).
-- ``jobs.zsl``: SigZSLNet groups x seeds (:func:`engine.zsl.run_zsl`, ``--tune``: Tune trials).
+- ``jobs.expand``: an expansion run (``duse expand``, :func:`engine.expansion.expand`).
+- ``jobs.benchmark``: the benchmark grid (``duse benchmark``, :mod:`engine.benchmark`).
+- ``jobs.generate``: a synthetic dataset (``duse data generate``).
+- ``jobs.zsl``: SigZSLNet groups x seeds (``duse zsl``, ``--tune``: Tune trials).
 
 Configs live in ``jobs/configs/``; docs/cluster.md is the guide.
 """

@@ -12,15 +12,26 @@ the new object.
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import posixpath
 import re
 import socket
 import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import fsspec
 
-__all__ = ["remove_stale_staging", "staging_name", "write_bytes", "write_text"]
+__all__ = [
+    "remove_stale_staging",
+    "staging_name",
+    "text_writer",
+    "write_bytes",
+    "write_json",
+    "write_text",
+]
 
 
 def staging_name(path: str) -> str:
@@ -97,3 +108,26 @@ def write_bytes(uri: str, payload: bytes | bytearray | memoryview) -> None:
 def write_text(uri: str, text: str) -> None:
     """:func:`write_bytes` of ``text`` encoded as UTF-8."""
     write_bytes(uri, text.encode("utf-8"))
+
+
+def write_json(
+    uri: str, body: Any, *, indent: int | None = None, default: Callable | None = None
+) -> None:
+    """:func:`write_text` of ``json.dumps(body, indent=indent, default=default)``."""
+    write_text(uri, json.dumps(body, indent=indent, default=default))
+
+
+@contextlib.contextmanager
+def text_writer(uri: str) -> Iterator[io.StringIO]:
+    """A text handle for writers that stream (``csv``, ``yaml.safe_dump``), written atomically.
+
+    What the block writes is kept in memory and written to ``uri`` by :func:`write_text` when
+    the block ends; a block that raises writes nothing. Line endings are written as given
+    (like ``open(..., newline="")``).
+
+    Args:
+        uri: the file to write, a local path or any fsspec URI; an existing file is replaced.
+    """
+    handle = io.StringIO(newline="")
+    yield handle
+    write_text(uri, handle.getvalue())

@@ -33,7 +33,7 @@ from pathlib import Path
 
 __all__ = ["MAX_FILES", "ShardKey", "cache_dir", "clear", "is_checked", "remember", "stamp"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 MAX_FILES = 1024
 _ENV = "DUSE_CHECKSUM_CACHE"

@@ -1,11 +1,18 @@
-"""Start or join Ray once per process, with settings that work on a 2-core laptop."""
+"""Start or join Ray once per process, with settings that work on a 2-core laptop.
+
+Worker output reaches the driver (``log_to_driver=True``): Tune trials and Ray Data actors log
+through ``duse`` loggers configured like the driver's (``engine._internal.logs``), and their
+lines are what ``ray job logs`` shows.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+from typing import Any
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 # Ray Data's read tasks hang when actors hold every CPU (reference/ray.md 0.2): a local
 # instance declares at least this many logical CPUs so read tasks always find a slot.
@@ -27,8 +34,29 @@ def ensure_ray(num_cpus: int | None = None) -> None:
     address = os.environ.get("RAY_ADDRESS")
     if address:
         log.info("joining Ray cluster at %s", address)
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=True)
         return
     cpus = num_cpus or max(os.cpu_count() or 1, MIN_LOCAL_CPUS)
     log.info("starting local Ray with %d logical CPUs", cpus)
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=True)
+
+
+def condense_data_progress(context: Any) -> None:
+    """Ray Data's console output for one pass, condensed: one bar on a terminal, none elsewhere.
+
+    Off a terminal (a Tune trial, ``ray job logs``, a redirected ``duse``) Ray Data would log a
+    multi-line block every 10 s; there the pass's own lines (``engine.scoring``: rows so far and
+    rows per second) are the progress. The execution-plan banner is dropped everywhere.
+
+    Args:
+        context: the ``ray.data.DataContext`` of the dataset about to run (``dataset.context``).
+    """
+    from ray.util.debug import log_once
+
+    context.print_on_execution_start = False
+    context.enable_operator_progress_bars = False  # the global bar only, not one per operator
+    # Ray Data logs a one-time hint for each of these switches; they are off on purpose here.
+    log_once("ray_data_progress_manager_global")
+    if not sys.stdout.isatty():
+        context.enable_progress_bars = False
+        log_once("ray_data_progress_manager_disabled")

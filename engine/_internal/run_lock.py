@@ -24,7 +24,7 @@ from engine._internal.process import pid_alive
 
 __all__ = ["RunLockedError", "run_lock"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 LOCK_NAME = ".lock"
 

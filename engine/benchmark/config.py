@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, ClassVar
 
-import fsspec
-import yaml
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import ArgsKwargs
 
 import models
-from engine._internal.config import checked_fields
+from engine.config import ConfigMixin, config_class
 from engine.data.align import Sources
 from engine.expansion import SplitSpec
 from engine.scoring import ScoringConfig
 from engine.training import TrainConfig
 from scorers import get_scorer
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 
 BASELINES = (
@@ -46,191 +47,189 @@ _ORDER_SUFFIX = {"smallest_first": "", "largest_first": "_largest_first"}
 PAPER_DATASETS = ("rml2016a", "sig2019", "rml2018a")
 
 
-@dataclass(frozen=True)
-class MethodSpec:
-    """One row of the results table.
+@config_class
+class MethodSpec(ConfigMixin):
+    """One row of the results table."""
 
-    Attributes:
-        name: the row label (unique; also the cell directory name).
-        scorer: registered scorer name.
-        params: the scorer's keyword parameters.
-        rounds: T (1: one-shot selection).
-    """
+    config_name: ClassVar[str] = "method"
 
-    name: str
-    scorer: str
-    params: dict[str, Any] = field(default_factory=dict)
-    rounds: int = 1
+    name: str = Field(description="the row label (unique; also the cell directory name)")
+    scorer: str = Field(description="registered scorer name")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="the scorer's keyword parameters"
+    )
+    rounds: int = Field(1, ge=1, description="T (1: one-shot selection)")
 
 
-@dataclass(frozen=True)
-class GenerateSpec:
-    """Synthesise ``data`` from a profile when it does not exist yet.
+@config_class
+class GenerateSpec(ConfigMixin):
+    """Synthesise ``data`` from a profile when it does not exist yet."""
 
-    Attributes:
-        profile: ``engine.data.profiles`` name (``rml2016a``, ``sig2019``, ``rml2018a``, ...).
-        scale: fraction of the profile's full size.
-        seed: generator seed.
-    """
+    config_name: ClassVar[str] = "generate"
 
-    profile: str
-    scale: float = 1.0
-    seed: int = 0
+    profile: str = Field(description="engine.data.profiles name (rml2016a, sig2019, rml2018a, ...)")
+    scale: float = Field(1.0, gt=0, description="fraction of the profile's full size")
+    seed: int = Field(0, ge=0, description="generator seed")
 
 
-@dataclass(frozen=True)
-class TuneSpec:
-    """How the grid runs on Ray Tune.
+@config_class
+class TuneSpec(ConfigMixin):
+    """How the grid runs on Ray Tune."""
 
-    Attributes:
-        max_concurrent_trials: trials at once (None: as many as the cluster's CPUs allow).
-        cpus_per_trial: CPUs reserved per trial, also its torch threads (fractions allowed).
-        max_failures: Tune retries of a failed trial before it is reported as failed.
-    """
+    config_name: ClassVar[str] = "tune"
 
-    max_concurrent_trials: int | None = None
-    cpus_per_trial: float = 1.0
-    max_failures: int = 0
+    max_concurrent_trials: int | None = Field(
+        None, ge=1, description="trials at once (None: as many as the cluster's CPUs allow)"
+    )
+    cpus_per_trial: float = Field(
+        1.0, gt=0, description="CPUs reserved per trial, also its torch threads (fractions allowed)"
+    )
+    max_failures: int = Field(
+        0,
+        ge=-1,
+        description="Tune retries of a failed trial before it is reported as failed (-1: no limit)",
+    )
 
 
-@dataclass(frozen=True)
-class BenchmarkConfig:
+def _methods_schema(schema: dict[str, Any]) -> None:
+    """In YAML a ``methods`` entry is a scorer name or a :class:`MethodSpec` mapping."""
+    name = {"type": "string", "description": "a scorer name (duse: one row per duse_orders end)"}
+    schema["items"] = {"anyOf": [name, schema["items"]]}
+
+
+@config_class
+class BenchmarkConfig(ConfigMixin):
     """A complete, validated benchmark. Unknown keys are errors at every level.
 
-    Attributes:
-        data: dataset URI (canonical format), split into test / target / pool per seed.
-        out: output directory (local path: Tune and matplotlib write files).
-        target: own data instead of ``data``: your labelled target set (with ``pool``).
-        pool: own data: the auxiliary pool, another dataset.
-        test: own data: a separate test set (None: ``split.test`` is carved from the target
-            per seed).
-        class_map: own data: ``{pool class: target class or None}``.
-        length_policy: own data: ``error``, ``crop``, ``pad`` or ``resample``.
-        pool_snr_min_db: own data: keep pool frames with SNR >= this.
-        pool_snr_max_db: own data: keep pool frames with SNR <= this.
-        generate: synthesise ``data`` first when it is missing (None: it must exist).
-        methods: the rows; YAML entries are scorer names or ``{name, scorer, params, rounds}``
-            mappings (see :meth:`from_dict`). Default: the eight baselines, ``duse``, ``random``.
-        rates: expansion rates, fractions of the auxiliary pool in (0, 1].
-        seeds: one cell per seed; the seed drives the split, training and tie-breaking.
-        model: architecture that scores the pool (the scorer model).
-        eval_models: architectures trained from scratch on each expanded set; more than one is
-            the cross-architecture evaluation (paper Table III).
-        duse_rounds: T of the ``duse`` methods.
-        duse_orders: margin ends run for ``duse`` (reference/duse_paper.md 1c); each end is a
-            row (``duse``, ``duse_largest_first``).
-        active_learning_ablation: also run each DUSE end in one round (``<name>_no_al``; Table IV).
-        balanced: class-balanced mode (exact per-class quotas, paper Table II).
-        split: test / target / pool split (``engine.expansion.SplitSpec``; ``file`` not allowed).
-        train: training of the round (scorer) models.
-        eval_train: training of the evaluation models (default: ``train``).
-        scoring: executor of the scoring passes inside each trial.
-        paper: which paper numbers to show beside ours (``rml2016a``, ``sig2019``,
-            ``rml2018a``; None: the generated profile's, if it is one of those).
-        figures: draw the PNG figures.
-        tsne_reference_frames: training frames of the t-SNE reference model (Fig. 4).
-        tune: Ray Tune settings.
+    ``methods`` entries are scorer names or :class:`MethodSpec` mappings: ``"margin"`` is a
+    one-shot row; ``"duse"`` is one row per ``duse_orders`` end with ``duse_rounds`` rounds,
+    plus the one-round rows when ``active_learning_ablation``. The built config holds the rows.
     """
 
-    data: str | None = None
-    out: str | None = None
-    target: str | None = None
-    pool: str | None = None
-    test: str | None = None
-    class_map: dict[str, str | None] = field(default_factory=dict)
-    length_policy: str = "error"
-    pool_snr_min_db: float | None = None
-    pool_snr_max_db: float | None = None
-    generate: GenerateSpec | None = None
-    methods: tuple[MethodSpec, ...] = ()
-    rates: tuple[float, ...] = DEFAULT_RATES
-    seeds: tuple[int, ...] = (0, 1, 2)
-    model: str = "cnn2d"
-    eval_models: tuple[str, ...] = ("cnn2d",)
-    duse_rounds: int = 5
-    duse_orders: tuple[str, ...] = DUSE_ORDERS
-    active_learning_ablation: bool = False
-    balanced: bool = False
-    split: SplitSpec = field(default_factory=SplitSpec)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval_train: TrainConfig | None = None
-    scoring: ScoringConfig = field(default_factory=lambda: ScoringConfig(executor="local"))
-    paper: str | None = None
-    figures: bool = True
-    tsne_reference_frames: int = 2000
-    tune: TuneSpec = field(default_factory=TuneSpec)
+    config_name: ClassVar[str] = "benchmark config"
+
+    data: str | None = Field(
+        None, description="dataset URI (canonical format), split into test / target / pool per seed"
+    )
+    out: str | None = Field(
+        None, description="output directory (local path: Tune and matplotlib write files); required"
+    )
+    target: str | None = Field(
+        None, description="own data instead of data: your labelled target set (with pool)"
+    )
+    pool: str | None = Field(None, description="own data: the auxiliary pool, another dataset")
+    test: str | None = Field(
+        None,
+        description="own data: a separate test set (None: split.test is carved from the target "
+        "per seed)",
+    )
+    class_map: dict[str, str | None] = Field(
+        default_factory=dict, description="own data: {pool class: target class or None}"
+    )
+    length_policy: str = Field(
+        "error", description="own data: 'error', 'crop', 'pad' or 'resample'"
+    )
+    pool_snr_min_db: float | None = Field(
+        None, description="own data: keep pool frames with SNR >= this"
+    )
+    pool_snr_max_db: float | None = Field(
+        None, description="own data: keep pool frames with SNR <= this"
+    )
+    generate: GenerateSpec | None = Field(
+        None, description="synthesise data first when it is missing (None: it must exist)"
+    )
+    methods: tuple[MethodSpec, ...] = Field(
+        (),
+        description="the rows: scorer names or {name, scorer, params, rounds} mappings; not "
+        "given: the eight baselines, duse and random",
+        json_schema_extra=_methods_schema,
+    )
+    rates: tuple[float, ...] = Field(
+        DEFAULT_RATES, description="expansion rates, fractions of the auxiliary pool in (0, 1]"
+    )
+    seeds: tuple[int, ...] = Field(
+        (0, 1, 2),
+        description="one cell per seed; the seed drives the split, training and tie-breaking",
+    )
+    model: str = Field("cnn2d", description="architecture that scores the pool (the scorer model)")
+    eval_models: tuple[str, ...] = Field(
+        ("cnn2d",),
+        description="architectures trained from scratch on each expanded set; more than one is "
+        "the cross-architecture evaluation (paper Table III)",
+    )
+    duse_rounds: int = Field(5, ge=1, description="T of the duse methods")
+    duse_orders: tuple[str, ...] = Field(
+        DUSE_ORDERS,
+        description="margin ends run for duse (reference/duse_paper.md 1c); each end is a row "
+        "(duse, duse_largest_first)",
+    )
+    active_learning_ablation: bool = Field(
+        False, description="also run each DUSE end in one round (<name>_no_al; Table IV)"
+    )
+    balanced: bool = Field(
+        False, description="class-balanced mode (exact per-class quotas, paper Table II)"
+    )
+    split: SplitSpec = Field(
+        default_factory=SplitSpec,
+        description="test / target / pool split (file not allowed)",
+    )
+    train: TrainConfig = Field(
+        default_factory=TrainConfig, description="training of the round (scorer) models"
+    )
+    eval_train: TrainConfig | None = Field(
+        None, description="training of the evaluation models (None: train)"
+    )
+    scoring: ScoringConfig = Field(
+        default_factory=lambda: ScoringConfig(executor="local"),
+        description="executor of the scoring passes inside each trial",
+    )
+    paper: str | None = Field(
+        None,
+        description="which paper numbers to show beside ours (rml2016a, sig2019, rml2018a; "
+        "None: the generated profile's, if it is one of those)",
+    )
+    figures: bool = Field(True, description="draw the PNG figures")
+    tsne_reference_frames: int = Field(
+        2000, ge=1, description="training frames of the t-SNE reference model (Fig. 4)"
+    )
+    tune: TuneSpec = Field(default_factory=TuneSpec, description="Ray Tune settings")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rows_of_entries(cls, values: Any) -> Any:
+        """Scorer names in ``methods`` become their rows (``duse``: one per order)."""
+        if isinstance(values, ArgsKwargs):
+            kwargs = values.kwargs or {}
+            if "methods" in kwargs:
+                rows = _method_rows(kwargs["methods"], kwargs)
+                return ArgsKwargs(values.args, {**kwargs, "methods": rows})
+        elif isinstance(values, dict) and "methods" in values:
+            return {**values, "methods": _method_rows(values["methods"], values)}
+        return values
+
+    @field_validator("duse_orders")
+    @classmethod
+    def _known_orders(cls, orders: tuple[str, ...]) -> tuple[str, ...]:
+        for order in orders:
+            if order not in DUSE_ORDERS:
+                raise ValueError(f"{order!r} is not one of {DUSE_ORDERS}")
+        return orders
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> BenchmarkConfig:
-        """Build from nested dicts (a parsed YAML file).
-
-        ``methods`` entries: a scorer name (``"margin"``: one-shot; ``"duse"``: one row per
-        ``duse_orders`` end with ``duse_rounds`` rounds, plus the one-round rows when
-        ``active_learning_ablation``) or a mapping of :class:`MethodSpec` fields.
+        """Build from nested dicts (a parsed YAML file); ``methods`` not given (or None): the
+        eight baselines, ``duse`` and ``random``.
 
         Raises:
-            KeyError: an unknown key at any level.
-            ValueError: a bad value or an empty grid.
+            ConfigError: an unknown key at any level, or a bad value.
         """
-        values = checked_fields(cls, values, "benchmark config")
-        sections = {
-            "generate": lambda v: GenerateSpec(**checked_fields(GenerateSpec, v, "generate")),
-            "split": SplitSpec.from_dict,
-            "train": TrainConfig.from_dict,
-            "eval_train": TrainConfig.from_dict,
-            "scoring": ScoringConfig.from_dict,
-            "tune": lambda v: TuneSpec(**checked_fields(TuneSpec, v, "tune")),
-        }
-        for key, build in sections.items():
-            if isinstance(values.get(key), dict):
-                values[key] = build(values[key])
-        for key in ("rates", "seeds", "eval_models", "duse_orders"):
-            if key in values:
-                values[key] = tuple(_as_list(values[key], key))
-        entries = values.pop("methods", None)
-        config = cls(**values)
-        return replace(config, methods=config.expand_methods(entries))
-
-    @classmethod
-    def from_yaml(cls, uri: str, **overrides: Any) -> BenchmarkConfig:
-        """Read a YAML file (path or URI); top-level ``overrides`` win over the file."""
-        with fsspec.open(uri, "r") as handle:
-            values = yaml.safe_load(handle) or {}
-        return cls.from_dict({**values, **overrides})
+        if isinstance(values, dict) and values.get("methods") is None:
+            values = {**values, "methods": [*BASELINES, "duse", "random"]}
+        return super().from_dict(values)
 
     def expand_methods(self, entries: list[Any] | None) -> tuple[MethodSpec, ...]:
         """The rows for YAML ``methods`` entries (None: the default methods)."""
-        if entries is None:
-            entries = [*BASELINES, "duse", "random"]
-        rows: list[MethodSpec] = []
-        for entry in _as_list(entries, "methods"):
-            if isinstance(entry, dict):
-                rows.append(MethodSpec(**checked_fields(MethodSpec, entry, "method")))
-            elif entry == "duse":
-                rows += self._duse_methods()
-            elif isinstance(entry, str):
-                rows.append(MethodSpec(entry, entry))
-            else:
-                raise ValueError(f"methods: an entry must be a scorer name or mapping: {entry!r}")
-        return tuple(rows)
-
-    def _duse_methods(self) -> list[MethodSpec]:
-        rows = []
-        for order in self.duse_orders:
-            if order not in DUSE_ORDERS:
-                raise ValueError(f"duse_orders: {order!r} is not one of {DUSE_ORDERS}")
-            name = "duse" + _ORDER_SUFFIX[order]
-            rows.append(MethodSpec(name, "duse", {"order": order}, self.duse_rounds))
-            if self.active_learning_ablation:
-                rows.append(MethodSpec(f"{name}_no_al", "duse", {"order": order}, 1))
-        return rows
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (YAML-ready), every default and every method resolved."""
-        values = asdict(self)
-        for key in ("methods", "rates", "seeds", "eval_models", "duse_orders"):
-            values[key] = list(values[key])
-        return values
+        return BenchmarkConfig.from_dict({**self.to_dict(), "methods": entries}).methods
 
     def cells(self) -> list[dict[str, Any]]:
         """Every (method, rate, seed) of the grid, seeds outermost (a seed's cells finish
@@ -254,10 +253,35 @@ class BenchmarkConfig:
         return profile if profile in PAPER_DATASETS else None
 
 
-def _as_list(value: Any, key: str) -> list[Any]:
-    if isinstance(value, str | bytes | dict) or not hasattr(value, "__iter__"):
-        raise ValueError(f"{key} must be a list, got {value!r}")
-    return list(value)
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+def _method_rows(entries: Any, values: dict[str, Any]) -> Any:
+    """``methods`` entries with scorer names turned into row mappings; anything else is left
+    for validation to report. ``duse`` reads ``duse_orders``, ``duse_rounds`` and
+    ``active_learning_ablation`` from ``values``, or their defaults where those are invalid
+    (their own errors are reported on their keys)."""
+    if not _is_list(entries):
+        return entries
+    orders = values.get("duse_orders", DUSE_ORDERS)
+    if not _is_list(orders) or not all(order in DUSE_ORDERS for order in orders):
+        orders = DUSE_ORDERS
+    rounds = values.get("duse_rounds", 5)
+    if type(rounds) is not int or rounds < 1:
+        rounds = 5
+    ablation = values.get("active_learning_ablation", False) is True
+    rows: list[Any] = []
+    for entry in entries:
+        if entry != "duse":
+            rows.append({"name": entry, "scorer": entry} if isinstance(entry, str) else entry)
+            continue
+        for order in orders:
+            name, params = "duse" + _ORDER_SUFFIX[order], {"order": order}
+            rows.append({"name": name, "scorer": "duse", "params": params, "rounds": rounds})
+            if ablation:
+                rows.append({"name": f"{name}_no_al", "scorer": "duse", "params": params})
+    return rows
 
 
 def validate(config: BenchmarkConfig) -> None:
@@ -298,8 +322,6 @@ def validate(config: BenchmarkConfig) -> None:
             get_scorer(method.scorer, **method.params)
         except TypeError as error:
             raise ValueError(f"method {method.name!r}: {error}") from None
-        if method.rounds < 1:
-            raise ValueError(f"method {method.name!r}: rounds must be >= 1")
     for name in {config.model, *config.eval_models}:
         models.model_spec(name)
     if config.split.file:

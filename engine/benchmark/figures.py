@@ -12,6 +12,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from engine._internal.figures import save_png
 from engine.benchmark.tsne import TsnePoints
 from engine.data.store import read_meta
 
@@ -20,11 +21,6 @@ if TYPE_CHECKING:
 
 BEST_SHOWN = 3  # methods in the accuracy-per-SNR figure, plus ``random`` as the floor
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-
-
-def _save(figure: Figure, path: str) -> None:
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
 
 
 def _grid(count: int, columns: int, size: tuple[float, float]):
@@ -65,7 +61,7 @@ def accuracy_vs_rate(path: str, config: BenchmarkConfig, cells: list[dict[str, A
         panel.set_title(f"evaluated with {eval_model}")
         panel.grid(alpha=0.3)
         panel.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _save(figure, path)
+    save_png(figure, path)
 
 
 def _runs_at(runs: list[dict[str, Any]], method: str, rate: float) -> list[dict[str, Any]]:
@@ -86,7 +82,7 @@ def selected_per_class(
         panel.set_xticks(range(len(classes)), classes, rotation=90, fontsize=6)
         panel.set_title(f"{method.name} ({_percent(rate)})", fontsize=9)
         panel.set_ylabel("selected samples", fontsize=8)
-    _save(figure, path)
+    save_png(figure, path)
 
 
 def _percent(rate: float) -> str:
@@ -112,7 +108,7 @@ def tsne(path: str, config: BenchmarkConfig, points: TsnePoints, rate: float) ->
         panel.set_xticks([])
         panel.set_yticks([])
     axes[0].legend(fontsize=5, markerscale=2, loc="best")
-    _save(figure, path)
+    save_png(figure, path)
 
 
 def accuracy_per_snr(
@@ -142,4 +138,4 @@ def accuracy_per_snr(
     panel.set_title(f"accuracy per SNR at {_percent(rate)} ({eval_model})")
     panel.grid(alpha=0.3)
     panel.legend(fontsize=8)
-    _save(figure, path)
+    save_png(figure, path)

@@ -11,7 +11,9 @@ generated once, and one split per seed is written to ``<out>/splits/seed-<s>.jso
 every cell of that seed. All input checks run before the first trial as well. Each cell writes
 ``<out>/cells/<method>/rate-<r>/seed-<s>/cell.json`` last; running the same config again skips
 finished cells and resumes unfinished expansion runs after their last complete round, so failed
-trials are reported and resumed by re-running.
+trials are reported and resumed by re-running. A run of another config in the same ``<out>``
+(``<out>/config.yaml``) is refused before anything is written; only :data:`RESUMABLE_CHANGES`
+may differ.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ import numpy as np
 import yaml
 
 import models
+from engine._internal import seeds
+from engine._internal.atomic import write_json, write_text
+from engine._internal.resume import CONFIG_NAME, check_resumable, stored_config
+from engine._internal.seeds import Stream
 from engine.benchmark.config import BenchmarkConfig, sources_of, validate
 from engine.benchmark.report import write_report
 from engine.benchmark.tsne import tsne_points
@@ -38,7 +44,14 @@ from engine.data.store import read_frames, read_index, read_meta
 from engine.expansion import ExpandConfig, SplitSpec, budget_size, expand
 from engine.training import evaluate, fit
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
+
+# Keys that may differ when a benchmark resumes in the same ``out``: they cannot change a
+# finished cell's result. ``out`` is where the run lives, ``scoring`` only how the pool is
+# scored (as for expand), ``tune`` how the trials are scheduled; ``figures``, ``paper`` and
+# ``tsne_reference_frames`` only shape the report and its figures, drawn anew by every run.
+# Everything else (data, split, methods, rates, seeds, models, training) is compared.
+RESUMABLE_CHANGES = ("out", "scoring", "tune", "figures", "paper", "tsne_reference_frames")
 
 
 @dataclass(frozen=True)
@@ -71,8 +84,13 @@ def _make_split(config: BenchmarkConfig, meta, seed: int) -> Split:
     return with_dataset(split, meta)
 
 
-def prepare(config: BenchmarkConfig) -> dict[int, str]:
+def prepare(config: BenchmarkConfig, *, reuse_splits: bool = True) -> dict[int, str]:
     """Generate the data if asked, write one split per seed, check every cell's budget.
+
+    Args:
+        config: the benchmark.
+        reuse_splits: keep a seed's existing ``splits/seed-<s>.json`` (the directory holds a
+            run of this config); False makes it again (left by a run that never started).
 
     Returns:
         ``{seed: splits.json path}``.
@@ -91,10 +109,8 @@ def prepare(config: BenchmarkConfig) -> dict[int, str]:
     splits = {}
     for seed in config.seeds:
         uri = os.path.join(config.out, "splits", f"seed-{seed}.json")
-        if not os.path.exists(uri):
-            split = _make_split(config, meta, seed)
-            os.makedirs(os.path.dirname(uri), exist_ok=True)
-            split.save(uri)
+        if not (reuse_splits and os.path.exists(uri)):
+            _make_split(config, meta, seed).save(uri)
         splits[seed] = uri
         pool_size = len(Split.load(uri).pool_ids)
         for cell in config.cells():
@@ -137,7 +153,7 @@ def expand_config(config: BenchmarkConfig, cell: dict[str, Any], split_file: str
 
 def eval_seed(seed: int, model_index: int) -> int:
     """Training seed of evaluation model ``model_index`` in a cell of ``seed``."""
-    return int(np.random.SeedSequence([seed, 0xE7A1, model_index]).generate_state(1)[0] >> 1)
+    return seeds.derived_seed(seed, Stream.EVALUATION, model_index)
 
 
 def run_cell(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> dict[str, Any]:
@@ -189,27 +205,21 @@ def run_cell(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> 
         "evaluations": evaluations,
         "manifest": os.path.join(expansion.run_dir, "manifest.parquet"),
     }
-    _write_json(path, record)
+    write_json(path, record, indent=1)
     return record
 
 
-def _write_json(path: str, body: Any) -> None:
-    """Write atomically: a temp name in the same directory, then a rename."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    staging = f"{path}.partial-{os.getpid()}"
-    with open(staging, "w") as handle:
-        json.dump(body, handle, indent=1)
-    os.replace(staging, path)
-
-
 def cell_trial(params: dict[str, Any], benchmark: dict[str, Any], splits: dict[int, str]) -> None:
-    """Tune trainable: one cell; reports the first evaluation model's accuracy."""
+    """Tune trainable: one cell; reports the first evaluation model's accuracy.
+
+    The runner (``engine._internal.tune_runner``) has configured this process's logging like
+    the driver's, so the cell's per-round lines reach the driver's console.
+    """
     import torch
     from ray import tune
 
     config = BenchmarkConfig.from_dict(benchmark)
     torch.set_num_threads(max(1, int(config.tune.cpus_per_trial)))
-    logging.getLogger("engine").setLevel(logging.INFO)
     cell = params["cell"]
     record = run_cell(config, cell, splits[cell["seed"]])
     first = record["evaluations"][config.eval_models[0]]
@@ -219,35 +229,32 @@ def cell_trial(params: dict[str, Any], benchmark: dict[str, Any], splits: dict[i
 def run_grid(
     config: BenchmarkConfig, cells: list[dict[str, Any]], splits: dict[int, str]
 ) -> list[dict[str, Any]]:
-    """``cells`` as Tune trials (actors reused across trials); returns the failed cells with
-    their errors."""
-    import ray
+    """``cells`` as Tune trials (actors reused across trials); returns the failed cells, each
+    with its one-line ``error`` (a failed cell never stops the others)."""
     from ray import tune
 
-    from engine._internal.ray_runtime import ensure_ray
+    from engine._internal.tune_runner import run_trials
 
-    ensure_ray()
-    log.info("benchmark: %d cells to run on %s", len(cells), ray.cluster_resources())
-    trainable = tune.with_parameters(cell_trial, benchmark=config.to_dict(), splits=splits)
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, {"CPU": config.tune.cpus_per_trial}),
-        param_space={"cell": tune.grid_search(cells)},
-        tune_config=tune.TuneConfig(
-            max_concurrent_trials=config.tune.max_concurrent_trials, reuse_actors=True
-        ),
-        run_config=tune.RunConfig(
-            name="benchmark",
-            storage_path=os.path.abspath(os.path.join(config.out, "tune")),
-            failure_config=tune.FailureConfig(max_failures=config.tune.max_failures),
-            verbose=0,
-        ),
+    log.info("benchmark: %d cells to run", len(cells))
+    outcome = run_trials(
+        cell_trial,
+        {"cell": tune.grid_search(cells)},
+        name="benchmark",
+        storage_path=os.path.abspath(os.path.join(config.out, "tune")),
+        cpus_per_trial=config.tune.cpus_per_trial,
+        max_concurrent_trials=config.tune.max_concurrent_trials,
+        parameters={"benchmark": config.to_dict(), "splits": splits},
+        label=cell_label,
+        reuse_actors=True,
+        max_failures=config.tune.max_failures,
     )
-    grid = tuner.fit()
-    return [
-        {**result.config["cell"], "error": str(result.error).strip().splitlines()[-1]}
-        for result in grid
-        if result.error is not None
-    ]
+    return [{**failure.config["cell"], "error": failure.error} for failure in outcome.failures]
+
+
+def cell_label(params: dict[str, Any]) -> str:
+    """A trial's cell as the report names it (``duse rate 0.1 seed 0``)."""
+    cell = params["cell"]
+    return f"{cell['method']} rate {cell['rate']:g} seed {cell['seed']}"
 
 
 def absolute_paths(config: BenchmarkConfig) -> BenchmarkConfig:
@@ -267,6 +274,8 @@ def run_benchmark(
 
     Every check runs before the first trial. Failed trials do not stop the others; they are
     listed in the report and in the result, and running the same config again resumes them.
+    An ``out`` holding a run of another config is refused before anything is written (only
+    :data:`RESUMABLE_CHANGES` may differ).
 
     Args:
         config: the benchmark.
@@ -277,20 +286,22 @@ def run_benchmark(
 
     Raises:
         KeyError: unknown scorer, model or config key.
-        ValueError: an empty grid, a rate outside (0, 1], a budget a pool cannot give, ...
+        ValueError: an empty grid, a rate outside (0, 1], a budget a pool cannot give, an
+            ``out`` holding a run of another config, ...
     """
-
     validate(config)
     config = absolute_paths(config)
     if config.target:  # own data: the cells run on one working set in the target's classes
-        working = build_working_set(sources_of(config), os.path.join(config.out, "data"))
-        config = replace(config, data=working.uri)
-    splits = prepare(config)
+        config = replace(config, data=os.path.join(config.out, "data"))
+    stored = stored_config(config.out, BenchmarkConfig.from_dict)
+    resuming = check_resumable(config.out, stored, config.to_dict(), RESUMABLE_CHANGES)
+    if config.target:
+        build_working_set(sources_of(config), config.data)
+    splits = prepare(config, reuse_splits=resuming)
     if on_prepared is not None:
         on_prepared()
-    os.makedirs(config.out, exist_ok=True)
-    with open(os.path.join(config.out, "config.yaml"), "w") as handle:
-        yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
+    config_yaml = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    write_text(os.path.join(config.out, CONFIG_NAME), config_yaml)
     pending = [cell for cell in config.cells() if not os.path.exists(record_path(config, cell))]
     log.info(
         "benchmark: %d of %d cells already finished",

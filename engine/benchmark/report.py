@@ -10,13 +10,13 @@ t-SNE of the expanded sets (Fig. 4) and accuracy per SNR of the best methods.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine._internal.atomic import text_writer, write_json, write_text
 from engine.benchmark.paper import (
     CROSS_ARCHITECTURE_RATE,
     PAPER_RATES,
@@ -271,20 +271,14 @@ def _write_csv(path: str, cells: list[dict[str, Any]], runs: list[dict[str, Any]
                     "training_s": metrics["training_s"],
                 }
             )
-    _atomic(path, lambda handle: _csv_rows(handle, columns, rows))
+    with text_writer(path) as handle:
+        _csv_rows(handle, columns, rows)
 
 
 def _csv_rows(handle, columns: list[str], rows: list[dict[str, Any]]) -> None:
     writer = csv.DictWriter(handle, columns)
     writer.writeheader()
     writer.writerows(rows)
-
-
-def _atomic(path: str, write) -> None:
-    staging = f"{path}.partial-{os.getpid()}"
-    with open(staging, "w", newline="") as handle:
-        write(handle)
-    os.replace(staging, path)
 
 
 def write_report(
@@ -308,13 +302,10 @@ def write_report(
     cells = aggregate(config, runs)
     figures = draw_figures(config, cells, runs, tsne) if config.figures and runs else []
     body = {"config": config.to_dict(), "cells": cells, "runs": runs, "failed": failed}
-    _atomic(
-        os.path.join(config.out, "results.json"),
-        lambda handle: json.dump(body, handle, indent=1, default=_json_default),
-    )
+    write_json(os.path.join(config.out, "results.json"), body, indent=1, default=_json_default)
     _write_csv(os.path.join(config.out, "results.csv"), cells, runs)
     path = os.path.join(config.out, "results.md")
-    _atomic(path, lambda handle: handle.write(markdown(config, cells, failed, figures)))
+    write_text(path, markdown(config, cells, failed, figures))
     return path
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine._internal import seeds
+from engine._internal.seeds import Stream
 from engine.data.splits import Split
 from engine.data.store import read_frames
 
@@ -57,7 +59,7 @@ def tsne_points(
 
     seed, rate = config.seeds[0], max(config.rates)
     split = Split.load(splits[seed])
-    rng = np.random.default_rng([seed, 0x75E])
+    rng = seeds.rng(seed, Stream.TSNE_SHOWN)
     selected = {}
     for method in config.methods:
         found = [
@@ -97,7 +99,7 @@ def _reference_embedding(config: BenchmarkConfig, split: Split, ids: np.ndarray)
     import models
     from engine.training import fit
 
-    rng = np.random.default_rng([config.seeds[0], 0x7EF])
+    rng = seeds.rng(config.seeds[0], Stream.TSNE_REFERENCE)
     training = np.concatenate([split.target_ids, split.pool_ids])
     chosen = rng.choice(training, min(len(training), config.tsne_reference_frames), replace=False)
     weights = fit(config.model, config.data, np.sort(chosen), config.train)

@@ -37,7 +37,7 @@ __all__ = [
     "in_snr_window",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 LENGTH_POLICIES = ("error", "crop", "pad", "resample")
 SOURCES = ("target", "test", "pool")

@@ -2,9 +2,9 @@
 
 Row layout follows RML2018: class-major, then SNR, then frame, so
 ``id = (label * n_snr + snr_index) * frames_per_key + k``. Randomness is drawn per block of
-``BLOCK_FRAMES`` frames of one (class, SNR) key from ``default_rng([seed, label, snr_index,
-block])``, so a frame's bytes depend on the seed and its id only, not on the shard size or on how
-many workers ran: the same seed gives the same dataset bytes.
+``BLOCK_FRAMES`` frames of one (class, SNR) key from ``seeds.rng(seed, label, snr_index, block)``
+(:mod:`engine._internal.seeds`), so a frame's bytes depend on the seed and its id only, not on
+the shard size or on how many workers ran: the same seed gives the same dataset bytes.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ import os
 import posixpath
 import shutil
 from dataclasses import asdict
+from typing import ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
+from engine._internal import seeds
+from engine.config import ConfigMixin, config_class
 from engine.data.profiles import Profile, get_profile
 from engine.data.schema import DatasetMeta, Frames
 from engine.data.store import (
@@ -32,11 +36,42 @@ from engine.data.store import (
 )
 from engine.data.synth import synthesize_frames
 
-__all__ = ["BLOCK_FRAMES", "estimated_bytes", "frames_per_key", "generate", "generate_rows"]
+__all__ = [
+    "BLOCK_FRAMES",
+    "GenerateConfig",
+    "estimated_bytes",
+    "frames_per_key",
+    "generate",
+    "generate_rows",
+]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 BLOCK_FRAMES = 256
+
+
+@config_class
+class GenerateConfig(ConfigMixin):
+    """A ``duse data generate`` / ``python -m jobs.generate`` run: the :func:`generate` keys."""
+
+    config_name: ClassVar[str] = "generate config"
+
+    profile: str = Field(description="profile name (engine.data.profiles: rml2016a, ...)")
+    out: str = Field(description="dataset directory to create (any fsspec URI)")
+    scale: float = Field(
+        1.0,
+        gt=0,
+        description="size factor; frames per (class, SNR) = round(scale * the profile's "
+        "count), at least 1",
+    )
+    seed: int = Field(
+        0, ge=0, description="base seed; the dataset is a pure function of (profile, scale, seed)"
+    )
+    shard_mib: float = Field(128, gt=0, description="target shard size in MiB (one per task)")
+    overwrite: bool = Field(False, description="replace out if it exists")
+    executor: Literal["ray", "local"] = Field(
+        "ray", description="'ray' (one task per shard across the cluster) or 'local'"
+    )
 
 
 def frames_per_key(profile: Profile, scale: float) -> int:
@@ -110,12 +145,12 @@ def _check_room(profile: Profile, scale: float, out: str, shard_bytes: int, tota
     """Refuse a dataset that cannot fit where it is to be written, before writing anything."""
     needed = estimated_bytes(profile.name, scale, shard_bytes)
     free = _free_bytes(out)
-    log.info("generating about %s at %s", _format_bytes(needed), out)
     if free is not None and needed > free[0]:
         raise ValueError(
             f"{profile.name} at scale {scale:g} is {total:,} frames of L={profile.length}, "
             f"about {_format_bytes(needed)}; {free[1]} has only {_format_bytes(free[0])} free"
         )
+    log.info("generating about %s at %s", _format_bytes(needed), out)
 
 
 def generate_rows(profile: Profile, per_key: int, seed: int, start: int, stop: int) -> Frames:
@@ -140,7 +175,7 @@ def _key_frames(
     for block in range(lo // BLOCK_FRAMES, (hi - 1) // BLOCK_FRAMES + 1):
         first = block * BLOCK_FRAMES
         count = min(BLOCK_FRAMES, per_key - first)
-        rng = np.random.default_rng([seed, label, snr_index, block])
+        rng = seeds.rng(seed, label, snr_index, block)
         iq = synthesize_frames(
             profile.signal, profile.classes[label], snr_db, count, profile.length, rng
         )

@@ -40,7 +40,8 @@ from typing import IO, Any
 import fsspec
 import numpy as np
 
-from engine.data.schema import DatasetMeta, Frames
+from engine._internal.hashing import HASH_CHUNK_BYTES, sha256_file
+from engine.data.schema import MAX_CLASSES, DatasetMeta, Frames
 from engine.data.sigmf import convert_sigmf
 from engine.data.store import (
     DEFAULT_SHARD_BYTES,
@@ -60,7 +61,7 @@ __all__ = [
     "load_rml2016_pickle",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 # The one-hot column order of GOLD_XYZ_OSC.0001_1024.hdf5 as the community (and the paper) uses
 # it; it matches the data (amr_data.md 2.2).
@@ -82,9 +83,7 @@ RML2018_CLASS_ORDERS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
     {"community": _RML2018_COMMUNITY, "legacy": _RML2018_LEGACY}
 )
 
-_HASH_CHUNK = 8 * 2**20
 _NPZ_CHUNK_BYTES = 32 * 2**20
-_MAX_CLASSES = int(np.iinfo(np.int16).max) + 1  # labels are stored as int16
 _REAL_KINDS = "fiu"  # numpy dtype kinds accepted for sample and SNR values
 
 
@@ -296,7 +295,7 @@ class _HashingReader:
 
     def finish(self) -> str:
         """Read what is left (bytes after the pickle's STOP) and return the hex digest."""
-        while chunk := self.read(_HASH_CHUNK):
+        while chunk := self.read(HASH_CHUNK_BYTES):
             del chunk
         return self.digest.hexdigest()
 
@@ -309,22 +308,6 @@ def _check_out(out: str, overwrite: bool) -> None:
     fs, path = resolve(out)
     if fs.exists(path) and not overwrite:
         raise FileExistsError(f"{out} already exists (pass overwrite to replace it)")
-
-
-def _sha256(src: str, progress: bool) -> tuple[str, int]:
-    """SHA-256 and size of ``src``, streamed in chunks."""
-    from tqdm import tqdm
-
-    digest, size = hashlib.sha256(), 0
-    with (
-        fsspec.open(src, "rb") as handle,
-        tqdm(desc="sha256", unit="B", unit_scale=True, disable=not progress) as bar,
-    ):
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            bar.update(len(chunk))
-    return digest.hexdigest(), size
 
 
 def _source(kind: str, src: str, sha256: str, size_bytes: int, **options: Any) -> dict[str, Any]:
@@ -401,8 +384,8 @@ def _check_classes(classes: Sequence[str], what: str) -> list[str]:
     names = [str(c) for c in classes]
     if not names or len(set(names)) != len(names):
         raise ValueError(f"{what} must be non-empty and unique, got {names}")
-    if len(names) > _MAX_CLASSES:
-        raise ValueError(f"{what} has {len(names)} classes; at most {_MAX_CLASSES} are supported")
+    if len(names) > MAX_CLASSES:
+        raise ValueError(f"{what} has {len(names)} classes; at most {MAX_CLASSES} are supported")
     return names
 
 
@@ -695,7 +678,7 @@ def convert_rml2018(
         snr_db = _as_column(np.asarray(h5["Z"][()]), "Z", rows).astype(np.float32)
         if not np.isfinite(snr_db).all():
             raise ValueError(f"Z holds NaN or inf (first at row {np.argmin(np.isfinite(snr_db))})")
-        sha256, size_bytes = _sha256(src, progress)
+        sha256, size_bytes = sha256_file(src, progress=progress)
         source = _source("rml2018", src, sha256, size_bytes, class_order=order_name)
         log.info("converting %s: %d frames, %d classes, L=%d", src, rows, len(names), length)
         with (
@@ -835,9 +818,9 @@ def _npz_labels(y: np.ndarray, names: list[str] | None) -> tuple[np.ndarray, lis
         raise ValueError(f"y holds negative labels (first at row {np.argmax(y < 0)})")
     if names is None:
         top = int(y.max())
-        if top >= _MAX_CLASSES:
+        if top >= MAX_CLASSES:
             raise ValueError(
-                f"y has labels up to {top}; at most {_MAX_CLASSES} classes are supported"
+                f"y has labels up to {top}; at most {MAX_CLASSES} classes are supported"
             )
         names = [f"class_{k}" for k in range(top + 1)]
     if y.max() >= len(names):
@@ -922,7 +905,7 @@ def convert_npz(
             y = _as_column(_npz_array(archive, members["y"], "y"), "y", rows)
             snr_db = _npz_snr(archive, members, rows)
             labels, names = _npz_labels(y, _npz_classes(archive, members, classes))
-            sha256, size_bytes = _sha256(src, progress)
+            sha256, size_bytes = sha256_file(src, progress=progress)
             source = _source("npz", src, sha256, size_bytes)
             row_bytes = 8 * length
             per_chunk = max(1, _NPZ_CHUNK_BYTES // row_bytes)

@@ -31,6 +31,7 @@ import pyarrow as pa
 __all__ = [
     "EXTRA_COLUMNS",
     "FORMAT_VERSION",
+    "MAX_CLASSES",
     "META_NAME",
     "SHARD_NAME_PATTERN",
     "DatasetMeta",
@@ -45,6 +46,8 @@ __all__ = [
 
 FORMAT_VERSION = 1
 META_NAME = "dataset.json"
+# Labels are int16 indices into the class list, 0 .. 32767: at most 32768 classes.
+MAX_CLASSES = int(np.iinfo(np.int16).max) + 1
 EXTRA_COLUMNS: dict[str, pa.DataType] = {
     "source": pa.string(),
     "source_id": pa.int64(),

@@ -41,7 +41,7 @@ from engine.data.store import DEFAULT_SHARD_BYTES, DatasetWriter, check_sample_r
 
 __all__ = ["SUPPORTED_DATATYPES", "convert_sigmf"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 # Complex, one sample = I and Q; 8-bit types have no byte order (SigMF spec, core:datatype).
 SUPPORTED_DATATYPES: frozenset[str] = frozenset(

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import fsspec
 import numpy as np
 
+from engine._internal import seeds
 from engine._internal.atomic import write_text
+from engine._internal.seeds import Stream
 from engine.data.schema import Frames
 
 __all__ = [
@@ -33,7 +35,7 @@ __all__ = [
 MIN_TEST_PER_CLASS = 5
 MIN_TARGET_PER_CLASS = 5
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def make_split(
     Raises:
         ValueError: an impossible size, an empty class, or an empty SNR window.
     """
-    rng = np.random.default_rng([seed, 0x5E1])
+    rng = seeds.rng(seed, Stream.SPLIT)
     keep = np.ones(len(index), bool)
     if snr_min_db is not None:
         keep &= index.snr_db >= snr_min_db
@@ -227,7 +229,7 @@ def make_own_split(
             f"{MIN_TARGET_PER_CLASS} to train on; give a separate test set (--test) or more "
             "target frames"
         )
-    rng = np.random.default_rng([seed, 0x7E57])
+    rng = seeds.rng(seed, Stream.OWN_TEST_SPLIT)
     taken = [
         members[_spread_order(target.snr_db[members], rng)[:count]]
         for members in (np.flatnonzero(target.labels == c) for c in range(num_classes))

@@ -30,8 +30,10 @@ import pyarrow.parquet as pq
 
 from engine._internal import checksum_cache
 from engine._internal.atomic import remove_stale_staging, staging_name
+from engine._internal.hashing import sha256_file
 from engine.data.schema import (
     EXTRA_COLUMNS,
+    MAX_CLASSES,
     META_NAME,
     DatasetMeta,
     Frames,
@@ -57,12 +59,10 @@ __all__ = [
     "write_shard",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 DEFAULT_SHARD_BYTES = 128 * 2**20
 _ROW_GROUP_BYTES = 16 * 2**20
-_HASH_CHUNK = 8 * 2**20
-MAX_CLASSES = 2**15 - 1  # labels are int16
 
 
 def resolve(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -543,15 +543,7 @@ def _hash_shard(fs: fsspec.AbstractFileSystem, path: str, keep: bool) -> tuple[s
     if keep:
         payload = fs.cat_file(path)
         return hashlib.sha256(payload).hexdigest(), payload
-    return _sha256(fs, path), None
-
-
-def _sha256(fs: fsspec.AbstractFileSystem, path: str) -> str:
-    digest = hashlib.sha256()
-    with fs.open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path, fs)[0], None
 
 
 def verify(uri: str) -> list[str]:

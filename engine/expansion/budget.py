@@ -8,7 +8,7 @@ import numpy as np
 
 from engine.expansion.config import ExpandConfig
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 
 def budget_size(config: ExpandConfig, pool_size: int) -> int:

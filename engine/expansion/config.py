@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, replace
+from typing import Any, ClassVar
 
-import fsspec
-import yaml
+from pydantic import Field, field_validator, model_validator
 
-from engine._internal.config import checked_fields
+from engine.config import ConfigMixin, config_class
 from engine.data.align import Sources
 from engine.data.schema import Frames
 from engine.data.splits import (
@@ -21,7 +20,7 @@ from engine.scoring import (
 )
 from engine.training import TrainConfig
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 
 DEFAULT_RATE = 0.04
@@ -31,39 +30,42 @@ DEFAULT_RATE = 0.04
 RESUMABLE_CHANGES = ("out", "scoring", "fit_cache")
 
 
-@dataclass(frozen=True)
-class SplitSpec:
-    """How the dataset is split into test, target and auxiliary pool (``engine.data.splits``).
+@config_class
+class SplitSpec(ConfigMixin):
+    """How the dataset is split into test, target and auxiliary pool (``engine.data.splits``)."""
 
-    Attributes:
-        test: test size, a fraction of the smallest class (< 1) or a total count (>= 1).
-        target: initial target size, a fraction of the smallest class's training part or a count.
-        snr_min_db: keep frames with SNR >= this (None: no bound).
-        snr_max_db: keep frames with SNR <= this (None: no bound).
-        file: an existing ``splits.json`` to use instead (no other field may be given then).
-    """
+    config_name: ClassVar[str] = "split"
 
-    test: float = 0.2
-    target: float = 0.01
-    snr_min_db: float | None = None
-    snr_max_db: float | None = None
-    file: str | None = None
+    test: float = Field(
+        0.2,
+        gt=0,
+        description="test size, a fraction of the smallest class (< 1) or a total count (>= 1)",
+    )
+    target: float = Field(
+        0.01,
+        gt=0,
+        description="initial target size, a fraction of the smallest class's training part or "
+        "a count",
+    )
+    snr_min_db: float | None = Field(
+        None, description="keep frames with SNR >= this (None: no bound)"
+    )
+    snr_max_db: float | None = Field(
+        None, description="keep frames with SNR <= this (None: no bound)"
+    )
+    file: str | None = Field(
+        None,
+        description="an existing splits.json to use instead (no other field may be given then)",
+    )
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _file_alone(self) -> SplitSpec:
         if self.file is not None:
             defaults = asdict(SplitSpec())
             given = [k for k, v in asdict(self).items() if k != "file" and v != defaults[k]]
             if given:
-                raise ValueError(f"split: file is given, so {given} would be ignored; drop them")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SplitSpec:
-        """Build from a dict; unknown keys, and any other key beside ``file``, are errors."""
-        values = checked_fields(cls, values, "split")
-        if values.get("file") is not None and len(values) > 1:
-            others = sorted(set(values) - {"file"})
-            raise ValueError(f"split: file is given, so {others} would be ignored; drop them")
-        return cls(**values)
+                raise ValueError(f"file is given, so {given} would be ignored; drop them")
+        return self
 
     def make(self, index: Frames, num_classes: int, seed: int) -> Split:
         """A new split of ``index`` by these sizes and SNR bounds (``file`` is not read)."""
@@ -85,8 +87,8 @@ SOURCE_KEYS = ("target", "pool", "test", "class_map", "length_policy")
 SOURCE_KEYS += ("pool_snr_min_db", "pool_snr_max_db")
 
 
-@dataclass(frozen=True)
-class ExpandConfig:
+@config_class
+class ExpandConfig(ConfigMixin):
     """A complete, validated expansion run. Unknown keys are errors (:meth:`from_dict`).
 
     Two modes. One dataset: ``data`` is split into test, target and pool (``split``). Own
@@ -94,75 +96,87 @@ class ExpandConfig:
     they are written into one working set in the run directory (``engine.data.align``), with
     ``class_map`` and ``length_policy`` fitting the pool to the target; without ``test``, a
     class-balanced test split of ``split.test`` is carved from the target.
-
-    Attributes:
-        data: dataset URI (canonical format), one-dataset mode.
-        out: run directory URI (any fsspec URI).
-        target: own-data mode: your labelled target set.
-        pool: own-data mode: the auxiliary pool.
-        test: own-data mode: a separate test set (None: carved from the target).
-        class_map: own-data mode: ``{pool class: target class or None}``.
-        length_policy: own-data mode: ``error``, ``crop``, ``pad`` or ``resample`` for pool
-            frames of another length.
-        pool_snr_min_db: keep pool frames with SNR >= this (None: no bound).
-        pool_snr_max_db: keep pool frames with SNR <= this (None: no bound).
-        scorer: registered scorer name (``duse scorers``).
-        scorer_params: keyword parameters of the scorer.
-        model: architecture trained each round to score the pool.
-        eval_model: architecture of the final evaluation (default: ``model``).
-        rounds: T, the number of train-score-select rounds (1: one-shot).
-        rate: budget as a fraction of the auxiliary pool, in (0, 1]; default 0.04 unless
-            ``count`` is given.
-        count: budget as a number of samples (exclusive with ``rate``).
-        balanced: exact per-class quotas each round (class-balanced mode).
-        seed: the run's seed; every draw derives from ``(seed, round)``.
-        split: the split (:class:`SplitSpec`).
-        train: training settings of the round models (``engine.training.TrainConfig``; its
-            ``seed`` is replaced by one derived per round).
-        eval_train: training settings of the final model (default: ``train``).
-        evaluate: train the final model and measure test accuracy.
-        scoring: executor settings (``engine.scoring.ScoringConfig``).
-        fit_cache: a directory URI of trained round models shared between runs (the cells of a
-            benchmark): a round model whose architecture, dataset, training ids and training
-            config match a stored one is loaded instead of trained (None: no cache).
     """
 
-    data: str | None = None
-    out: str | None = None
-    target: str | None = None
-    pool: str | None = None
-    test: str | None = None
-    class_map: dict[str, str | None] = field(default_factory=dict)
-    length_policy: str = "error"
-    pool_snr_min_db: float | None = None
-    pool_snr_max_db: float | None = None
-    scorer: str = "duse"
-    scorer_params: dict[str, Any] = field(default_factory=dict)
-    model: str = "cnn2d"
-    eval_model: str | None = None
-    rounds: int = 5
-    rate: float | None = None
-    count: int | None = None
-    balanced: bool = False
-    seed: int = 0
-    split: SplitSpec = field(default_factory=SplitSpec)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval_train: TrainConfig | None = None
-    evaluate: bool = True
-    scoring: ScoringConfig = field(default_factory=ScoringConfig)
-    fit_cache: str | None = None
+    config_name: ClassVar[str] = "expand config"
 
-    def __post_init__(self) -> None:
+    data: str | None = Field(None, description="dataset URI (canonical format), one-dataset mode")
+    out: str | None = Field(None, description="run directory URI (any fsspec URI); required")
+    target: str | None = Field(None, description="own-data mode: your labelled target set")
+    pool: str | None = Field(None, description="own-data mode: the auxiliary pool")
+    test: str | None = Field(
+        None, description="own-data mode: a separate test set (None: carved from the target)"
+    )
+    class_map: dict[str, str | None] = Field(
+        default_factory=dict, description="own-data mode: {pool class: target class or None}"
+    )
+    length_policy: str = Field(
+        "error",
+        description="own-data mode: 'error', 'crop', 'pad' or 'resample' for pool frames of "
+        "another length",
+    )
+    pool_snr_min_db: float | None = Field(
+        None, description="keep pool frames with SNR >= this (None: no bound)"
+    )
+    pool_snr_max_db: float | None = Field(
+        None, description="keep pool frames with SNR <= this (None: no bound)"
+    )
+    scorer: str = Field("duse", description="registered scorer name (duse scorers)")
+    scorer_params: dict[str, Any] = Field(
+        default_factory=dict, description="keyword parameters of the scorer"
+    )
+    model: str = Field("cnn2d", description="architecture trained each round to score the pool")
+    eval_model: str | None = Field(
+        None, description="architecture of the final evaluation (None: model)"
+    )
+    rounds: int = Field(
+        5, ge=1, description="T, the number of train-score-select rounds (1: one-shot)"
+    )
+    rate: float | None = Field(
+        None,
+        description="budget as a fraction of the auxiliary pool, in (0, 1]; default 0.04 "
+        "unless count is given",
+    )
+    count: int | None = Field(
+        None, ge=1, description="budget as a number of samples (exclusive with rate)"
+    )
+    balanced: bool = Field(
+        False, description="exact per-class quotas each round (class-balanced mode)"
+    )
+    seed: int = Field(0, description="the run's seed; every draw derives from (seed, round)")
+    split: SplitSpec = Field(default_factory=SplitSpec, description="the split")
+    train: TrainConfig = Field(
+        default_factory=TrainConfig,
+        description="training settings of the round models (their seed is replaced by one "
+        "derived per round)",
+    )
+    eval_train: TrainConfig | None = Field(
+        None, description="training settings of the final model (None: train)"
+    )
+    evaluate: bool = Field(True, description="train the final model and measure test accuracy")
+    scoring: ScoringConfig = Field(
+        default_factory=ScoringConfig, description="executor settings of the scoring passes"
+    )
+    fit_cache: str | None = Field(
+        None,
+        description="a directory URI of trained round models shared between runs (the cells of "
+        "a benchmark): a round model whose architecture, dataset, training ids and training "
+        "config match a stored one is loaded instead of trained (None: no cache)",
+    )
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_in_range(cls, rate: float | None) -> float | None:
+        if rate is not None and not 0 < rate <= 1:
+            raise ValueError(f"rate must lie in (0, 1], got {rate}")
+        return rate
+
+    @model_validator(mode="after")
+    def _check(self) -> ExpandConfig:
         if self.rate is not None and self.count is not None:
             raise ValueError("give the budget as rate or count, not both")
         if self.rate is None and self.count is None:
             object.__setattr__(self, "rate", DEFAULT_RATE)
-        if self.rate is not None and not 0 < self.rate <= 1:
-            raise ValueError(f"rate must lie in (0, 1], got {self.rate}")
-        if self.count is not None and (isinstance(self.count, bool) or self.count < 1):
-            raise ValueError(f"count must be an integer >= 1, got {self.count!r}")
-        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
-            raise ValueError(f"rounds must be an integer >= 1, got {self.rounds!r}")
         if not self.out:
             raise ValueError("out (the run directory) is required")
         if self.data and (self.target or self.pool or self.test):
@@ -178,38 +192,8 @@ class ExpandConfig:
                     "with target and pool only split.test applies (the test split carved from "
                     "the target); use pool_snr_min_db / pool_snr_max_db to filter the pool"
                 )
+        return self
 
     def sources(self) -> Sources | None:
         """The own-data datasets (None in one-dataset mode)."""
         return Sources.of(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ExpandConfig:
-        """Build from nested dicts (a parsed YAML file).
-
-        Raises:
-            KeyError: an unknown key at any level (the message lists the known ones).
-            ValueError: a bad value.
-        """
-        values = checked_fields(cls, values, "expand config")
-        nested = {
-            "split": (SplitSpec, SplitSpec.from_dict),
-            "train": (TrainConfig, TrainConfig.from_dict),
-            "eval_train": (TrainConfig, TrainConfig.from_dict),
-            "scoring": (ScoringConfig, ScoringConfig.from_dict),
-        }
-        for key, (kind, build) in nested.items():
-            if values.get(key) is not None and not isinstance(values[key], kind):
-                values[key] = build(values[key])
-        return cls(**values)
-
-    @classmethod
-    def from_yaml(cls, uri: str, **overrides: Any) -> ExpandConfig:
-        """Read a YAML file (path or URI); top-level ``overrides`` win over the file."""
-        with fsspec.open(uri, "r") as handle:
-            values = yaml.safe_load(handle) or {}
-        return cls.from_dict({**values, **overrides})
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (YAML-ready), every default resolved."""
-        return asdict(self)

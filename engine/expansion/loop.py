@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from engine._internal import seeds
 from engine._internal.run_lock import run_lock
+from engine._internal.seeds import Stream
 from engine.data.align import build_working_set, in_snr_window
 from engine.data.schema import DatasetMeta, Frames
 from engine.data.splits import (
@@ -40,7 +42,6 @@ from engine.data.store import read_frames, read_index, read_meta, read_parquet
 from engine.expansion.config import ExpandConfig
 from engine.expansion.rounds import (
     Run,
-    derived_seed,
     make_scorer,
     run_round,
     selected_ids,
@@ -62,7 +63,7 @@ from engine.expansion.run_dir import (
 from engine.expansion.summary import summary_markdown
 from engine.training import evaluate, fit, read_finite_frames
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,8 @@ def _finish(run: Run, run_dir: RunDirectory, records: list[RoundRecord]) -> Expa
 
 def _evaluate_final(run: Run, target: np.ndarray) -> dict[str, Any]:
     config = run.config
-    train = replace(config.eval_train or config.train, seed=derived_seed(config.seed, 0, 0xE7A1))
+    seed = seeds.derived_seed(config.seed, 0, Stream.EVALUATION)
+    train = replace(config.eval_train or config.train, seed=seed)
     eval_model = config.eval_model or config.model
     log.info("evaluating: training %s on %d frames", eval_model, len(target))
     result = fit(eval_model, run.data, target, train)

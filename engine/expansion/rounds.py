@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import io
 import json
 import logging
 import time
@@ -14,6 +13,8 @@ import numpy as np
 import torch
 
 import models
+from engine._internal import seeds
+from engine._internal.seeds import Stream
 from engine.data.schema import DatasetMeta, Frames
 from engine.data.splits import (
     Split,
@@ -24,7 +25,6 @@ from engine.expansion.config import ExpandConfig
 from engine.expansion.run_dir import RoundRecord, RunDirectory
 from engine.model_outputs import check_model_provides, compute_outputs
 from engine.scoring import (
-    PoolScores,
     SelectedRows,
     pool_outputs,
     score_and_select,
@@ -44,16 +44,7 @@ from scorers import (
     scorer_class,
 )
 
-log = logging.getLogger(__name__)
-
-
-def derived_seed(seed: int, round_index: int, stream: int) -> int:
-    """A 31-bit seed for ``(run seed, round, stream)``; independent across the three."""
-    return int(np.random.SeedSequence([seed, round_index, stream]).generate_state(1)[0] >> 1)
-
-
-def selection_rng(seed: int, round_index: int) -> np.random.Generator:
-    return np.random.default_rng([seed, round_index, 0x5E1EC7])
+log = logging.getLogger(f"duse.{__name__}")
 
 
 def make_scorer(config: ExpandConfig) -> Scorer:
@@ -126,7 +117,8 @@ class Run:
         self.split = split
 
     def train_config(self, round_index: int, stream: int = 0, epochs: int | None = None):
-        train = replace(self.config.train, seed=derived_seed(self.config.seed, round_index, stream))
+        seed = seeds.derived_seed(self.config.seed, round_index, stream)
+        train = replace(self.config.train, seed=seed)
         return train if epochs is None else replace(train, epochs=epochs)
 
     def fit(self, target_ids: np.ndarray, train: TrainConfig) -> FitResult:
@@ -140,9 +132,7 @@ class Run:
         if cache.exists(name):
             return FitResult.load(f"{cache.uri}/{name}")
         result = fit(self.config.model, self.data, target_ids, train)
-        buffer = io.BytesIO()
-        torch.save(asdict(result), buffer)  # FitResult.save's format, written atomically
-        cache.write(name, buffer.getvalue())
+        result.save(f"{cache.uri}/{name}")
         return result
 
     def rows_of(self, ids: np.ndarray, scores: np.ndarray) -> SelectedRows:
@@ -155,7 +145,9 @@ class Run:
         )
 
 
-def _select_scores(run: Run, scores: PoolScores, k: int, rng: np.random.Generator) -> SelectedRows:
+def _select_scores(
+    run: Run, scores: SelectedRows, k: int, rng: np.random.Generator
+) -> SelectedRows:
     chosen = select(
         scores.ids,
         scores.scores,
@@ -200,7 +192,7 @@ def _pointwise_round(run: Run, scorer, target, selected, k, round_index, rng):
 def _warmup_model(run: Run, target, round_index: int, stream: int, epochs: int | None):
     """A repeat's model: trained ``epochs`` (None: as configured; 0: freshly initialised)."""
     if epochs == 0:
-        torch_seed = derived_seed(run.config.seed, round_index, stream)
+        torch_seed = seeds.derived_seed(run.config.seed, round_index, stream)
         with torch.random.fork_rng():
             torch.manual_seed(torch_seed)
             model = models.build(run.config.model, run.meta.num_classes, run.meta.length)
@@ -223,7 +215,7 @@ def _dynamics_round(run: Run, scorer: DynamicsScorer, target, selected, k, round
     model = fit(run.config.model, run.data, target, train, on_epoch=observe)
     scores = checked_dynamics_score(scorer, remaining)
     labels = run.index.labels[np.searchsorted(run.index.ids, remaining)].astype(np.int64)
-    pool = PoolScores(remaining, labels, np.zeros(len(remaining), np.float32), scores)
+    pool = SelectedRows(remaining, labels, np.zeros(len(remaining), np.float32), scores)
     return _select_scores(run, pool, k, rng), model
 
 
@@ -273,7 +265,7 @@ def _target_outputs(run: Run, model: FitResult, target: np.ndarray, scorer: Scor
 def run_round(run: Run, round_index: int, k: int, target, selected) -> RoundRecord:
     """One round: a fresh scorer, the kind's procedure, and the round's metrics."""
     scorer = make_scorer(run.config)
-    rng = selection_rng(run.config.seed, round_index)
+    rng = seeds.rng(run.config.seed, round_index, Stream.SELECTION)
     procedure = {"pointwise": _pointwise_round, "dynamics": _dynamics_round, "set": _set_round}
     start = time.perf_counter()
     rows, model = procedure[scorer.kind](run, scorer, target, selected, k, round_index, rng)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -15,7 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from engine._internal.atomic import write_bytes
+from engine._internal.atomic import write_bytes, write_json
+from engine._internal.resume import check_resumable, stored_config
 from engine.data.schema import EXTRA_COLUMNS, DatasetMeta, Frames
 from engine.data.splits import (
     Split,
@@ -26,7 +26,7 @@ from engine.scoring import (
     SelectedRows,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 
 MANIFEST_SCHEMA = pa.schema(
@@ -82,7 +82,7 @@ class RunDirectory:
             return handle.read()
 
     def write_json(self, name: str, body: Any) -> None:
-        self.write(name, json.dumps(body, indent=2).encode())
+        write_json(f"{self.uri}/{name}", body, indent=2)
 
     def read_json(self, name: str) -> Any:
         return json.loads(self.read(name))
@@ -142,35 +142,17 @@ def read_rounds(run: RunDirectory, sizes: list[int]) -> list[RoundRecord]:
     return records
 
 
-def _comparable(config_dict: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in config_dict.items() if key not in RESUMABLE_CHANGES}
-
-
 def check_existing_run(run: RunDirectory, config: ExpandConfig) -> bool:
     """True when ``run`` holds a run of this config (to resume); nothing is written.
+
+    Only :data:`engine.expansion.config.RESUMABLE_CHANGES` may differ
+    (:func:`engine._internal.resume.check_resumable`).
 
     Raises:
         ValueError: the directory holds a run with a different config.
     """
-    if not run.exists("config.yaml"):
-        return False
-    stored = yaml.safe_load(run.read("config.yaml"))
-    # Settings added since the run started take their defaults; a config this version cannot
-    # read is compared as stored (so it differs).
-    with contextlib.suppress(KeyError, ValueError, TypeError):
-        stored = ExpandConfig.from_dict(stored).to_dict()
-    resolved = config.to_dict()
-    if _comparable(stored) != _comparable(resolved):
-        differing = sorted(
-            key
-            for key in set(stored) | set(resolved)
-            if key not in RESUMABLE_CHANGES and stored.get(key) != resolved.get(key)
-        )
-        raise ValueError(
-            f"{run.uri} holds a run with a different config (keys {differing} differ); "
-            "resume with the same config or choose another --out"
-        )
-    return True
+    stored = stored_config(run.uri, ExpandConfig.from_dict)
+    return check_resumable(run.uri, stored, config.to_dict(), RESUMABLE_CHANGES)
 
 
 def claim_run_directory(run: RunDirectory, config: ExpandConfig, split: Split) -> None:

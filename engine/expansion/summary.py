@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.expansion.config import ExpandConfig
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 
 def summary_markdown(config: ExpandConfig, metrics: dict[str, Any]) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
-import yaml
+from pydantic import Field, field_validator
 
-from engine._internal.config import checked_fields
+from engine.config import ConfigMixin, config_class, set_dotted
+from engine.config import load_config as _load_config
 from engine.training import TrainConfig
 
 __all__ = [
@@ -25,156 +26,120 @@ __all__ = [
 
 SEMANTIC_MODES = ("learned", "attributes")
 
-
-def _from_dict(cls: type, values: dict[str, Any] | None, section: str) -> Any:
-    return cls(**checked_fields(cls, values or {}, f"{section} config"))
-
-
-def _check(section: str, checks: dict[str, bool], values: Any) -> None:
-    for key, ok in checks.items():
-        if not ok:
-            raise ValueError(f"bad {section} config {key}={getattr(values, key)!r}")
+# The feature CNN's defaults differ from TrainConfig's; a partial `cnn` section keeps them.
+_CNN_DEFAULTS = {"epochs": 10, "batch_size": 64}
 
 
-@dataclass(frozen=True)
-class SemanticConfig:
-    """Semantic vectors: the learned module (Table 1, Eq. 2) or the plain attribute vector.
+@config_class
+class SemanticConfig(ConfigMixin):
+    """Semantic vectors: the learned module (Table 1, Eq. 2) or the plain attribute vector."""
 
-    Attributes:
-        mode: ``"learned"`` (the seed) or ``"attributes"`` (ablation: L2-normalised codes).
-        epochs: passes over the seen training frames.
-        batch_size: frames per step.
-        lr: Adam learning rate.
-    """
+    config_name: ClassVar[str] = "semantic config"
 
-    mode: str = "learned"
-    epochs: int = 5
-    batch_size: int = 128
-    lr: float = 1e-3
-
-    def __post_init__(self) -> None:
-        checks = {
-            "mode": self.mode in SEMANTIC_MODES,
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "lr": self.lr > 0,
-        }
-        _check("semantic", checks, self)
+    mode: Literal["learned", "attributes"] = Field(
+        "learned",
+        description="'learned' (the seed) or 'attributes' (ablation: L2-normalised codes)",
+    )
+    epochs: int = Field(5, ge=1, description="passes over the seen training frames")
+    batch_size: int = Field(128, ge=1, description="frames per step")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate")
 
 
-@dataclass(frozen=True)
-class GanConfig:
-    """Conditional WGAN-GP on features (defaults from f-CLSWGAN, reference/zsl.md §2.2, §6).
+@config_class
+class GanConfig(ConfigMixin):
+    """Conditional WGAN-GP on features (defaults from f-CLSWGAN, reference/zsl.md §2.2, §6)."""
 
-    Attributes:
-        epochs: generator passes over the real seen features; each generator step follows
-            ``critic_steps`` critic steps on fresh batches (f-CLSWGAN's schedule).
-        batch_size: features per critic step per worker.
-        critic_steps: critic steps per generator step (n_critic).
-        gp_weight: λ of the gradient penalty (the seed: 10).
-        lr: Adam learning rate of G and D (β1 0.5, β2 0.999).
-        noise_dim: Gaussian noise size, concatenated to the semantic vector.
-        hidden: hidden units of G and D (the seed: 256).
-        workers: 0 trains in this process; N >= 1 on Ray Train with N workers.
-        cpus_per_worker: CPUs per Ray Train worker.
-    """
+    config_name: ClassVar[str] = "gan config"
 
-    epochs: int = 40
-    batch_size: int = 64
-    critic_steps: int = 5
-    gp_weight: float = 10.0
-    lr: float = 1e-4
-    noise_dim: int = 64
-    hidden: int = 256
-    workers: int = 0
-    cpus_per_worker: float = 1.0
-
-    def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 2,
-            "critic_steps": self.critic_steps >= 1,
-            "gp_weight": self.gp_weight >= 0,
-            "lr": self.lr > 0,
-            "noise_dim": self.noise_dim >= 1,
-            "hidden": self.hidden >= 1,
-            "workers": self.workers >= 0,
-            "cpus_per_worker": self.cpus_per_worker > 0,
-        }
-        _check("gan", checks, self)
+    epochs: int = Field(
+        40,
+        ge=1,
+        description="generator passes over the real seen features; each generator step follows "
+        "critic_steps critic steps on fresh batches (f-CLSWGAN's schedule)",
+    )
+    batch_size: int = Field(64, ge=2, description="features per critic step per worker")
+    critic_steps: int = Field(5, ge=1, description="critic steps per generator step (n_critic)")
+    gp_weight: float = Field(10.0, ge=0, description="λ of the gradient penalty (the seed: 10)")
+    lr: float = Field(1e-4, gt=0, description="Adam learning rate of G and D (β1 0.5, β2 0.999)")
+    noise_dim: int = Field(
+        64, ge=1, description="Gaussian noise size, concatenated to the semantic vector"
+    )
+    hidden: int = Field(256, ge=1, description="hidden units of G and D (the seed: 256)")
+    workers: int = Field(
+        0, ge=0, description="0 trains in this process; N >= 1 on Ray Train with N workers"
+    )
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs per Ray Train worker")
 
 
-@dataclass(frozen=True)
-class ClassifierConfig:
-    """The final classifier on real seen + synthetic unseen features.
+@config_class
+class ClassifierConfig(ConfigMixin):
+    """The final classifier on real seen + synthetic unseen features."""
 
-    Attributes:
-        epochs: passes over the mixed feature set (fixed: no selection on test data).
-        batch_size: features per step.
-        lr: Adam learning rate (β1 0.5).
-        synthetic_per_class: synthetic features per unseen class; None: the mean count of real
-            training features per seen class.
-        calibration: γ subtracted from seen-class logits at test time (calibrated stacking,
-            Chao et al. 2016); 0 = the seed's plain argmax.
-    """
+    config_name: ClassVar[str] = "classifier config"
 
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 1e-3
-    synthetic_per_class: int | None = None
-    calibration: float = 0.0
-
-    def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "lr": self.lr > 0,
-            "synthetic_per_class": self.synthetic_per_class is None
-            or self.synthetic_per_class >= 1,
-        }
-        _check("classifier", checks, self)
-
-
-@dataclass(frozen=True)
-class TuneSettings:
-    """Ray Tune: the group x seed grid, and the search over GAN/classifier settings.
-
-    Attributes:
-        max_concurrent_trials: trials at once (each trial trains in its own worker process).
-        cpus_per_trial: CPUs reserved per trial.
-        num_samples: configurations drawn by the search (``duse zsl --search``).
-        holdout_classes: seen classes held out as pseudo-unseen for validation (the search
-            selects on H of this validation split; the test set is never read).
-        space: search space: key -> list of values (``tune.choice``); keys are
-            ``gan.<field>`` or ``classifier.<field>``.
-    """
-
-    max_concurrent_trials: int = 1
-    cpus_per_trial: float = 1.0
-    num_samples: int = 8
-    holdout_classes: int = 1
-    space: dict[str, list[Any]] = field(
-        default_factory=lambda: {
-            "classifier.synthetic_per_class": [300, 1100, 3300],
-            "gan.noise_dim": [16, 64, 128],
-            "gan.critic_steps": [1, 5],
-            "gan.lr": [1e-4, 3e-4, 1e-3],
-            "classifier.lr": [3e-4, 1e-3],
-        }
+    epochs: int = Field(
+        30, ge=1, description="passes over the mixed feature set (fixed: no selection on test data)"
+    )
+    batch_size: int = Field(128, ge=1, description="features per step")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate (β1 0.5)")
+    synthetic_per_class: int | None = Field(
+        None,
+        ge=1,
+        description="synthetic features per unseen class; None: the mean count of real "
+        "training features per seen class",
+    )
+    calibration: float = Field(
+        0.0,
+        description="γ subtracted from seen-class logits at test time (calibrated stacking, "
+        "Chao et al. 2016); 0 = the seed's plain argmax",
     )
 
-    def __post_init__(self) -> None:
-        checks = {
-            "max_concurrent_trials": self.max_concurrent_trials >= 1,
-            "cpus_per_trial": self.cpus_per_trial > 0,
-            "num_samples": self.num_samples >= 1,
-            "holdout_classes": self.holdout_classes >= 1,
-            "space": all(
-                k.split(".")[0] in ("gan", "classifier") and isinstance(v, list) and v
-                for k, v in self.space.items()
-            ),
-        }
-        _check("tune", checks, self)
+
+def _default_space() -> dict[str, list[Any]]:
+    return {
+        "classifier.synthetic_per_class": [300, 1100, 3300],
+        "gan.noise_dim": [16, 64, 128],
+        "gan.critic_steps": [1, 5],
+        "gan.lr": [1e-4, 3e-4, 1e-3],
+        "classifier.lr": [3e-4, 1e-3],
+    }
+
+
+@config_class
+class TuneSettings(ConfigMixin):
+    """Ray Tune: the group x seed grid, and the search over GAN/classifier settings."""
+
+    config_name: ClassVar[str] = "tune config"
+
+    max_concurrent_trials: int = Field(
+        1, ge=1, description="trials at once (each trial trains in its own worker process)"
+    )
+    cpus_per_trial: float = Field(1.0, gt=0, description="CPUs reserved per trial")
+    num_samples: int = Field(
+        8, ge=1, description="configurations drawn by the search (duse zsl --search)"
+    )
+    holdout_classes: int = Field(
+        1,
+        ge=1,
+        description="seen classes held out as pseudo-unseen for validation (the search "
+        "selects on H of this validation split; the test set is never read)",
+    )
+    space: dict[str, list[Any]] = Field(
+        default_factory=_default_space,
+        description="search space: key -> list of values (tune.choice); keys are "
+        "gan.<field> or classifier.<field>",
+    )
+
+    @field_validator("space")
+    @classmethod
+    def _space_keys(cls, space: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in space.items():
+            if key.split(".")[0] not in ("gan", "classifier") or not values:
+                raise ValueError(
+                    f"bad tune config space key {key!r}: keys are gan.<field> or "
+                    "classifier.<field>, each with a non-empty list of values"
+                )
+        return space
 
 
 @dataclass(frozen=True)
@@ -232,109 +197,99 @@ def resolve_group(spec: int | dict[str, Any], classes: list[str] | tuple[str, ..
     return GroupSplit(str(name), seen, unseen)
 
 
-@dataclass(frozen=True)
-class ZslConfig:
-    """One SigZSLNet run: data, semantics, the three training stages, groups and seeds.
+@config_class
+class ZslConfig(ConfigMixin):
+    """One SigZSLNet run: data, semantics, the three training stages, groups and seeds."""
 
-    Attributes:
-        data: dataset URI (canonical format).
-        out: output directory (results JSON, tables, figures).
-        generate: if set and ``data`` does not exist, generate it first:
-            ``{profile, scale, seed}`` (e.g. ``sigzsl7`` at scale 0.25).
-        attributes: a built-in attribute table name or a YAML path.
-        attribute_columns: use only these attribute columns (None: all).
-        attribute_encoding: ``"onehot"`` (the seed) or ``"thermometer"``.
-        groups: Table 4 numbers and/or ``{name, seen, unseen}`` dicts.
-        seeds: one run per seed and group (the seed paper: 5 runs).
-        test_fraction: share of each (class, SNR) held out for test (the seed: 100 of 400).
-        split_seed: seed of the train/test split (shared by all runs).
-        eval_snr_db: SNR of the confusion matrices (Fig. 6: 6 dB).
-        tsne_snrs_db: SNRs of the t-SNE panels (Fig. 7).
-        figures: draw the figures (first seed of each group).
-        cnn: feature CNN training (``engine.training.TrainConfig`` keys).
-        cnn_weights: a feature CNN trained elsewhere (a saved ``engine.training.FitResult``
-            with a ``features`` embedding, e.g. ``duse train --model sigzsl_cnn --out``), used
-            instead of training one per group; what it was trained on is the caller's
-            responsibility (the seed's was pre-trained on RML2018.01a, which holds every class).
-        semantic: :class:`SemanticConfig`.
-        gan: :class:`GanConfig`.
-        classifier: :class:`ClassifierConfig`.
-        tune: :class:`TuneSettings`.
-    """
+    config_name: ClassVar[str] = "zsl config"
 
-    data: str
-    out: str
-    generate: dict[str, Any] | None = None
-    attributes: str = "sigzsl7"
-    attribute_columns: list[str] | None = None
-    attribute_encoding: str = "onehot"
-    groups: list[int | dict[str, Any]] = field(default_factory=lambda: [1, 2, 3, 4])
-    seeds: list[int] = field(default_factory=lambda: [0])
-    test_fraction: float = 0.25
-    split_seed: int = 0
-    eval_snr_db: float = 6.0
-    tsne_snrs_db: list[float] = field(default_factory=lambda: [0.0, 4.0, 6.0, 10.0])
-    figures: bool = True
-    cnn: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=64))
-    cnn_weights: str | None = None
-    semantic: SemanticConfig = field(default_factory=SemanticConfig)
-    gan: GanConfig = field(default_factory=GanConfig)
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
-    tune: TuneSettings = field(default_factory=TuneSettings)
+    data: str = Field(description="dataset URI (canonical format)")
+    out: str = Field(description="output directory (results JSON, tables, figures)")
+    generate: dict[str, Any] | None = Field(
+        None,
+        description="if set and data does not exist, generate it first: {profile, scale, seed} "
+        "(e.g. sigzsl7 at scale 0.25)",
+    )
+    attributes: str = Field("sigzsl7", description="a built-in attribute table name or a YAML path")
+    attribute_columns: list[str] | None = Field(
+        None, description="use only these attribute columns (None: all)"
+    )
+    attribute_encoding: Literal["onehot", "thermometer"] = Field(
+        "onehot", description="'onehot' (the seed) or 'thermometer'"
+    )
+    groups: list[int | dict[str, Any]] = Field(
+        default_factory=lambda: [1, 2, 3, 4],
+        min_length=1,
+        description="Table 4 numbers and/or {name, seen, unseen} mappings",
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [0],
+        min_length=1,
+        description="one run per seed and group (the seed paper: 5 runs)",
+    )
+    test_fraction: float = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description="share of each (class, SNR) held out for test (the seed: 100 of 400)",
+    )
+    split_seed: int = Field(0, description="seed of the train/test split (shared by all runs)")
+    eval_snr_db: float = Field(6.0, description="SNR of the confusion matrices (Fig. 6: 6 dB)")
+    tsne_snrs_db: list[float] = Field(
+        default_factory=lambda: [0.0, 4.0, 6.0, 10.0],
+        description="SNRs of the t-SNE panels (Fig. 7)",
+    )
+    figures: bool = Field(True, description="draw the figures (first seed of each group)")
+    cnn: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(**_CNN_DEFAULTS),
+        description="feature CNN training (engine.training.TrainConfig keys; epochs 10 and "
+        "batch_size 64 unless given)",
+    )
+    cnn_weights: str | None = Field(
+        None,
+        description="a feature CNN trained elsewhere (a saved engine.training.FitResult with a "
+        "features embedding, e.g. duse train --model sigzsl_cnn --out), used instead of "
+        "training one per group; what it was trained on is the caller's responsibility (the "
+        "seed's was pre-trained on RML2018.01a, which holds every class)",
+    )
+    semantic: SemanticConfig = Field(
+        default_factory=SemanticConfig, description="the semantic vectors"
+    )
+    gan: GanConfig = Field(default_factory=GanConfig, description="the feature GAN")
+    classifier: ClassifierConfig = Field(
+        default_factory=ClassifierConfig, description="the final classifier"
+    )
+    tune: TuneSettings = Field(default_factory=TuneSettings, description="Ray Tune settings")
 
-    def __post_init__(self) -> None:
-        checks = {
-            "test_fraction": 0 < self.test_fraction < 1,
-            "seeds": bool(self.seeds),
-            "groups": bool(self.groups),
-            "attribute_encoding": self.attribute_encoding in ("onehot", "thermometer"),
-            "generate": self.generate is None or set(self.generate) <= {"profile", "scale", "seed"},
-        }
-        _check("zsl", checks, self)
-
+    @field_validator("cnn", mode="before")
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ZslConfig:
-        """Build from a dict (as read from YAML); unknown keys are errors at every level."""
-        values = dict(values)
-        sections = {
-            "cnn": TrainConfig,
-            "semantic": SemanticConfig,
-            "gan": GanConfig,
-            "classifier": ClassifierConfig,
-            "tune": TuneSettings,
-        }
-        for key, section_cls in sections.items():
-            if key in values:
-                current = values[key]
-                if key == "cnn":
-                    current = {"epochs": 10, "batch_size": 64, **(current or {})}
-                values[key] = _from_dict(section_cls, current, key)
-        return _from_dict(cls, values, "zsl")
+    def _cnn_defaults(cls, cnn: Any) -> Any:
+        if cnn is None:
+            return dict(_CNN_DEFAULTS)
+        return {**_CNN_DEFAULTS, **cnn} if isinstance(cnn, dict) else cnn
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready nested dict (round-trips through :meth:`from_dict`)."""
-        return asdict(self)
+    @field_validator("generate")
+    @classmethod
+    def _generate_keys(cls, generate: dict[str, Any] | None) -> dict[str, Any] | None:
+        if generate is not None and not set(generate) <= {"profile", "scale", "seed"}:
+            unknown = sorted(set(generate) - {"profile", "scale", "seed"})
+            raise ValueError(f"unknown generate keys {unknown}; known: profile, scale, seed")
+        return generate
 
     def replace(self, **changes: Any) -> ZslConfig:
-        """A copy with top-level fields or dotted section fields (``"gan.lr"``) changed."""
-        body = self.to_dict()
-        for key, value in changes.items():
-            section, _, name = key.partition(".")
-            if name:
-                body[section][name] = value
-            else:
-                body[section] = value
-        return ZslConfig.from_dict(body)
+        """A copy with top-level fields or dotted section fields (``"gan.lr"``) changed.
+
+        Raises:
+            ConfigError: an unknown key or a bad value.
+        """
+        return ZslConfig.from_dict(set_dotted(self.to_dict(), changes))
 
 
 def load_config(path: str | Path, **overrides: Any) -> ZslConfig:
-    """Read a YAML run config; ``overrides`` as in :meth:`ZslConfig.replace`.
+    """Read a YAML run config (path or fsspec URI); ``overrides`` as in :meth:`ZslConfig.replace`.
 
     Raises:
-        FileNotFoundError: no such file. KeyError: unknown keys. ValueError: bad values.
+        ConfigError: a missing or invalid file, an unknown key or a bad value.
     """
-    body = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(body, dict):
-        raise ValueError(f"{path}: a ZSL config is a mapping")
-    config = ZslConfig.from_dict(body)
+    config = _load_config(ZslConfig, str(path))
     return config.replace(**overrides) if overrides else config

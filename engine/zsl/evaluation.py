@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from engine._internal.metrics import confusion_matrix
+
 __all__ = ["harmonic_mean", "prototype_baseline", "seen_unseen_curve", "zsl_metrics"]
 
 
@@ -22,12 +24,6 @@ def harmonic_mean(seen_accuracy: float, unseen_accuracy: float) -> float:
 
 def _per_class_accuracy(truth: np.ndarray, predicted: np.ndarray, labels: list[int]) -> list[float]:
     return [float((predicted[truth == c] == c).mean()) for c in labels if (truth == c).any()]
-
-
-def _confusion(truth: np.ndarray, predicted: np.ndarray, num_classes: int) -> list[list[int]]:
-    confusion = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(confusion, (truth, predicted), 1)
-    return confusion.tolist()
 
 
 def zsl_metrics(
@@ -77,12 +73,12 @@ def zsl_metrics(
         if (truth == c).any()
     }
     result["per_snr"] = {f"{s:g}": summary(snr_db == s) for s in np.unique(snr_db)}
-    result["confusion"] = _confusion(truth, predicted, len(classes))
+    result["confusion"] = confusion_matrix(truth, predicted, len(classes)).tolist()
     if confusion_snr_db is not None and (snr_db == confusion_snr_db).any():
         mask = snr_db == confusion_snr_db
         result["confusion_at_snr"] = {
             "snr_db": confusion_snr_db,
-            "matrix": _confusion(truth[mask], predicted[mask], len(classes)),
+            "matrix": confusion_matrix(truth[mask], predicted[mask], len(classes)).tolist(),
         }
     result["n"] = len(truth)
     return result

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from engine._internal.figures import save_png
 from engine.data.schema import Frames
 from engine.zsl.config import GroupSplit
 
@@ -24,11 +25,6 @@ def _subplots(*grid: int, figsize: tuple[float, float], **options: Any):
     """A figure without pyplot (no global state, any backend) and its axes."""
     figure = Figure(figsize=figsize)
     return figure, figure.subplots(*grid, **options)
-
-
-def _save(figure: Figure, path: str) -> None:
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
 
 
 def _confusion_axes(axes: Axes, matrix: list[list[int]], classes: list[str], title: str) -> None:
@@ -55,7 +51,7 @@ def _feature_comparison(path: str, real: np.ndarray, synthetic: np.ndarray, name
         panel.set_title(f"{name}: {min(len(data), FEATURES_SHOWN)} {label} feature vectors")
         panel.set_xlabel("feature index")
     axes[0].set_ylabel("value (scaled)")
-    _save(figure, path)
+    save_png(figure, path)
 
 
 def _tsne_panels(
@@ -107,7 +103,7 @@ def _tsne_panels(
         panel.set_xticks([])
         panel.set_yticks([])
     axes[0][-1].legend(fontsize=6, markerscale=2, loc="best")
-    _save(figure, path)
+    save_png(figure, path)
 
 
 def _accuracy_vs_snr(axes: Axes, per_snr: dict[str, dict[str, float]], label: str) -> None:
@@ -141,7 +137,7 @@ def draw_run_figures(
     axes.set_ylabel("accuracy")
     axes.set_ylim(0, 1)
     axes.grid(alpha=0.3)
-    _save(figure, os.path.join(out_dir, "fig4_accuracy_vs_snr.png"))
+    save_png(figure, os.path.join(out_dir, "fig4_accuracy_vs_snr.png"))
     for name in group.unseen:
         label = classes.index(name)
         real = test_features[test.labels == label]
@@ -151,7 +147,7 @@ def draw_run_figures(
         at = metrics["confusion_at_snr"]
         figure, axes = _subplots(figsize=(5, 4.5))
         _confusion_axes(axes, at["matrix"], classes, f"{group.name}, {at['snr_db']:g} dB")
-        _save(figure, os.path.join(out_dir, "fig6_confusion.png"))
+        save_png(figure, os.path.join(out_dir, "fig6_confusion.png"))
     _tsne_panels(
         os.path.join(out_dir, "fig7_tsne.png"),
         classes,
@@ -187,7 +183,7 @@ def draw_summary_figures(out_dir: str, runs: list[dict[str, Any]]) -> None:
     axes.set_ylim(0, 1)
     axes.grid(alpha=0.3)
     axes.legend()
-    _save(figure, os.path.join(out_dir, "fig4_accuracy_vs_snr.png"))
+    save_png(figure, os.path.join(out_dir, "fig4_accuracy_vs_snr.png"))
     with_confusion = [r[0] for r in groups.values() if "confusion_at_snr" in r[0]["sigzslnet"]]
     if not with_confusion:
         return
@@ -197,4 +193,4 @@ def draw_summary_figures(out_dir: str, runs: list[dict[str, Any]]) -> None:
         _confusion_axes(
             panel, at["matrix"], run["classes"], f"{run['group']['name']}, {at['snr_db']:g} dB"
         )
-    _save(figure, os.path.join(out_dir, "fig6_confusions.png"))
+    save_png(figure, os.path.join(out_dir, "fig6_confusions.png"))

@@ -1,19 +1,17 @@
 """Train the conditional WGAN-GP on real seen-class features, in-process or on Ray Train.
 
 Same shape as :mod:`engine.training`: one loop, :func:`_train_gan`, runs in the calling process
-(``workers=0``) or as ``TorchTrainer``'s per-worker function (``workers >= 1``; features shared
-through ``ray.put``, G and D wrapped by ``prepare_model``, rank 0 returns the generator through a
-checkpoint). The critic sees real, fake and interpolated features in one forward pass, and the
-gradient penalty is taken out of place (``autograd.grad(create_graph=True)``) then
-back-propagated with an ordinary ``backward()``, which is DDP-safe (reference/ray.md §3).
+(``workers=0``) or as ``TorchTrainer``'s per-worker function (``workers >= 1``, through
+:func:`engine._internal.ray_train.run_on_ray_train`: features shared through the object store, G
+and D wrapped by ``prepare_model``, rank 0 returns the generator through a checkpoint). The
+critic sees real, fake and interpolated features in one forward pass, and the gradient penalty
+is taken out of place (``autograd.grad(create_graph=True)``) then back-propagated with an
+ordinary ``backward()``, which is DDP-safe (reference/ray.md §3).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -21,13 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine._internal import seeds
+from engine._internal.seeds import Stream
 from engine.training import TrainingDivergedError
 from engine.zsl.config import GanConfig
 from models.zsl import FeatureCritic, FeatureGenerator, gradient_penalty
 
 __all__ = ["GanResult", "synthesize", "train_gan"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 ADAM_BETAS = (0.5, 0.999)  # f-CLSWGAN (reference/zsl.md §2.2)
 
@@ -112,8 +112,8 @@ def _train_gan(job: dict[str, Any], rank: int, world: int, wrap: Callable, repor
     wrapped_g, wrapped_d = wrap(generator), wrap(critic)
     optimizer_g = torch.optim.Adam(wrapped_g.parameters(), lr=config.lr, betas=ADAM_BETAS)
     optimizer_d = torch.optim.Adam(wrapped_d.parameters(), lr=config.lr, betas=ADAM_BETAS)
-    order_rng = np.random.default_rng([job["seed"], 0x6A4])  # same permutation on every rank
-    noise = _Noise(config.noise_dim, job["seed"] * 7919 + rank)
+    order_rng = seeds.rng(job["seed"], Stream.GAN_ORDER)  # same permutation on every rank
+    noise = _Noise(config.noise_dim, seeds.worker_seed(job["seed"], rank))
     share = len(features) // world
     steps = share // config.batch_size
     if steps < 1:
@@ -153,58 +153,19 @@ def _train_gan(job: dict[str, Any], rank: int, world: int, wrap: Callable, repor
     return generator.eval(), history
 
 
-def _ray_worker_loop(job: dict[str, Any]) -> None:
-    """``TorchTrainer``'s per-worker function: :func:`_train_gan` with DDP and reports."""
-    import ray
-    import ray.train
-    import ray.train.torch
-
-    torch.set_num_threads(max(1, int(job["config"]["cpus_per_worker"])))
-    job = {**job, **ray.get(job["arrays"])}
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    generator, history = _train_gan(
-        job, rank, world, ray.train.torch.prepare_model, ray.train.report
-    )
-    with tempfile.TemporaryDirectory() as directory:
-        checkpoint = None
-        if rank == 0:
-            torch.save(
-                {"state_dict": generator.state_dict(), "history": history},
-                os.path.join(directory, "generator.pt"),
-            )
-            checkpoint = ray.train.Checkpoint.from_directory(directory)
-        ray.train.report({"epoch": len(history), "done": 1}, checkpoint=checkpoint)
-
-
 def _train_on_ray(job: dict[str, Any], config: GanConfig):
-    import ray
-    import ray.train
-    from ray.train.torch import TorchTrainer
+    """:func:`_train_gan` on ``config.workers`` Ray Train workers, arrays in the object store."""
+    from engine._internal.ray_train import run_on_ray_train
 
-    from engine._internal.ray_runtime import ensure_ray
-
-    ensure_ray()
     arrays = {key: job.pop(key) for key in ("features", "labels", "semantics")}
-    job["arrays"] = ray.put(arrays)
-    storage = tempfile.mkdtemp(prefix="duse-gan-")
-    try:
-        trainer = TorchTrainer(
-            _ray_worker_loop,
-            train_loop_config=job,
-            scaling_config=ray.train.ScalingConfig(
-                num_workers=config.workers, resources_per_worker={"CPU": config.cpus_per_worker}
-            ),
-            run_config=ray.train.RunConfig(storage_path=storage, name="wgan-gp"),
-        )
-        result = trainer.fit()
-        if result.error:
-            raise result.error
-        with result.checkpoint.as_directory() as directory:
-            body = torch.load(os.path.join(directory, "generator.pt"), weights_only=True)
-    finally:
-        shutil.rmtree(storage, ignore_errors=True)
-    return body["state_dict"], body["history"]
+    return run_on_ray_train(
+        _train_gan,
+        job,
+        arrays,
+        name="wgan-gp",
+        workers=config.workers,
+        cpus_per_worker=config.cpus_per_worker,
+    )
 
 
 def train_gan(

@@ -31,6 +31,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine._internal import seeds
+from engine._internal.atomic import write_json, write_text
+from engine._internal.resume import config_differences
+from engine._internal.seeds import Stream
 from engine.data.schema import DatasetMeta
 from engine.data.store import read_frames, read_index, read_meta
 from engine.training import FitResult, TrainConfig, TrainingDivergedError, fit, predict_logits
@@ -53,7 +57,7 @@ __all__ = [
     "train_semantic_module",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 
 class UnseenDataError(ValueError):
@@ -84,7 +88,7 @@ def split_train_test(
     Returns:
         ``(train ids, test ids)``, each sorted; every key keeps at least one training frame.
     """
-    rng = np.random.default_rng([seed, 0x25C])
+    rng = seeds.rng(seed, Stream.ZSL_SPLIT)
     train, test = [], []
     for label in np.unique(labels):
         for snr in np.unique(snr_db[labels == label]):
@@ -267,15 +271,6 @@ class _Stopwatch:
         self._last = now
 
 
-def _write_json(path: str, body: dict[str, Any]) -> None:
-    """Atomic JSON write (temp file, then rename)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = f"{path}.partial"
-    with open(temporary, "w") as handle:
-        json.dump(body, handle, indent=1)
-    os.replace(temporary, path)
-
-
 def run_group(
     config: ZslConfig,
     group: GroupSplit,
@@ -398,7 +393,7 @@ def run_group(
         watch.lap("figures")
     results["seconds"] = watch.times
     if out_dir is not None:
-        _write_json(os.path.join(out_dir, "results.json"), results)
+        write_json(os.path.join(out_dir, "results.json"), results, indent=1)
     return results
 
 
@@ -480,24 +475,28 @@ def run_zsl(config: ZslConfig) -> dict[str, Any]:
 _RUN_SELECTION = ("out", "groups", "seeds", "figures", "tune")
 
 
-def _comparable(config: ZslConfig) -> dict[str, Any]:
-    """The settings that shape a run, as JSON stores them (tuples become lists)."""
-    settings = json.loads(json.dumps(config.to_dict()))
-    return {k: v for k, v in settings.items() if k not in _RUN_SELECTION}
+def _json_settings(config: ZslConfig) -> dict[str, Any]:
+    """Every setting, as JSON stores them (tuples become lists)."""
+    return json.loads(json.dumps(config.to_dict()))
 
 
 def finished_run(config: ZslConfig, out_dir: str) -> dict[str, Any] | None:
-    """The results in ``out_dir`` if a run with the same settings finished there, else None."""
+    """The results in ``out_dir`` if a run with the same settings finished there, else None.
+
+    Settings are compared by :func:`engine._internal.resume.config_differences`, apart from
+    :data:`_RUN_SELECTION`; a run with other settings, or settings this version cannot read,
+    is run again (not refused as expand and the benchmark do).
+    """
     path = os.path.join(out_dir, "results.json")
     if not os.path.exists(path):
         return None
     with open(path) as handle:
         results = json.load(handle)
     try:  # through from_dict: settings added since that run take their defaults
-        stored = _comparable(ZslConfig.from_dict(results["config"]))
+        stored = _json_settings(ZslConfig.from_dict(results["config"]))
     except (KeyError, TypeError, ValueError):
         stored = None
-    if stored != _comparable(config):
+    if stored is None or config_differences(stored, _json_settings(config), _RUN_SELECTION):
         log.info("zsl: %s was run with other settings; running again", out_dir)
         return None
     return results
@@ -508,9 +507,8 @@ def write_summary(config: ZslConfig, runs: list[dict[str, Any]]) -> dict[str, An
     from engine.zsl.report import summary_markdown
 
     summary = summarize(runs)
-    _write_json(os.path.join(config.out, "summary.json"), summary)
-    with open(os.path.join(config.out, "summary.md"), "w") as handle:
-        handle.write(summary_markdown(summary))
+    write_json(os.path.join(config.out, "summary.json"), summary, indent=1)
+    write_text(os.path.join(config.out, "summary.md"), summary_markdown(summary))
     if config.figures:
         from engine.zsl.figures import draw_summary_figures
 

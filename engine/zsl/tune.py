@@ -19,13 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from engine._internal import seeds
+from engine._internal.seeds import Stream
 from engine.data.store import read_index, read_meta
 from engine.zsl.config import GroupSplit, ZslConfig, resolve_group
 from engine.zsl.pipeline import ensure_data, run_group, split_train_test, write_summary
 
 __all__ = ["search_settings", "tune_groups", "validation_task"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 _HEADLINE = ("seen_accuracy", "unseen_accuracy", "harmonic_mean", "accuracy")
 
@@ -64,7 +66,7 @@ def validation_task(
         raise ValueError(
             f"{group.name} has {len(group.seen)} seen classes: too few to hold {holdout} out"
         )
-    rng = np.random.default_rng([config.split_seed, 0x7E1])
+    rng = seeds.rng(config.split_seed, Stream.ZSL_VALIDATION)
     pseudo_unseen = tuple(sorted(rng.choice(group.seen, holdout, replace=False).tolist()))
     pseudo = GroupSplit(
         f"{group.name}-validation",
@@ -106,28 +108,36 @@ def _search_trial(params: dict[str, Any]) -> None:
     tune.report({f"val_{k}": v for k, v in _headline(results).items()})
 
 
+def _trial_label(params: dict[str, Any]) -> str:
+    """A trial as progress lines name it: its group and seed, and a search's settings."""
+    settings = " ".join(f"{key}={params[key]}" for key in params.get("space_keys", ()))
+    return " ".join(filter(None, (f"group {params['group']} seed {params['seed']}", settings)))
+
+
 def _run_tuner(trainable, param_space: dict[str, Any], config: ZslConfig, name: str, **tune_config):
-    import ray
-    from ray import tune
+    """Run the trials; every one must succeed.
 
-    from engine._internal.ray_runtime import ensure_ray
+    Raises:
+        RuntimeError: after the whole grid ran, when trials failed (each listed with its error).
+    """
+    from engine._internal.tune_runner import run_trials
 
-    ensure_ray()
-    log.info("ray tune %s on %s", name, ray.cluster_resources())
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, {"CPU": config.tune.cpus_per_trial}),
-        param_space=param_space,
-        tune_config=tune.TuneConfig(
-            max_concurrent_trials=config.tune.max_concurrent_trials, **tune_config
-        ),
-        run_config=tune.RunConfig(
-            name=name, storage_path=os.path.abspath(os.path.join(config.out, "tune")), verbose=0
-        ),
+    outcome = run_trials(
+        trainable,
+        param_space,
+        name=name,
+        storage_path=os.path.abspath(os.path.join(config.out, "tune")),
+        cpus_per_trial=config.tune.cpus_per_trial,
+        max_concurrent_trials=config.tune.max_concurrent_trials,
+        label=_trial_label,
+        **tune_config,
     )
-    grid = tuner.fit()
-    if grid.num_errors:
-        raise RuntimeError(f"{grid.num_errors} Tune trial(s) of {name} failed: {grid.errors[0]}")
-    return grid
+    if outcome.failures:
+        listed = "\n".join(
+            f"  {_trial_label(failure.config)}: {failure.error}" for failure in outcome.failures
+        )
+        raise RuntimeError(f"{len(outcome.failures)} Tune trial(s) of {name} failed:\n{listed}")
+    return outcome.grid
 
 
 def tune_groups(config: ZslConfig) -> dict[str, Any]:

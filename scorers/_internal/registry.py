@@ -14,7 +14,7 @@ from scorers.base import DynamicsScorer, Needs, PointwiseScorer, Scorer, ScorerK
 
 __all__ = ["ENTRY_POINT_GROUP", "ScorerInfo", "available", "get_scorer", "register"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"duse.{__name__}")
 
 ENTRY_POINT_GROUP = "duse.scorers"
 _KINDS = (PointwiseScorer, DynamicsScorer, SetSelector)

@@ -79,7 +79,7 @@ def test_verify_ok_then_corrupt(tmp_path, capsys):
         (["data", "generate", "--profile", "nope", "--out", "{tmp}/x"], "unknown profile 'nope'"),
         (
             ["data", "generate", "--profile", "rml2016a", "--scale", "0", "--out", "{tmp}/x"],
-            "scale must be a positive number",
+            "scale: ",
         ),
         (["data", "info", "{tmp}/missing"], "does not exist"),
         (["data", "verify", "{tmp}/missing"], "does not exist"),

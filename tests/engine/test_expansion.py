@@ -227,8 +227,8 @@ def test_budget_arithmetic():
         ({"count": 630, "balanced": True}, ValueError, "class-balanced budget"),
         ({"count": None, "rate": 1.5}, ValueError, r"rate must lie in \(0, 1\]"),
         ({"count": None, "rate": 0.0}, ValueError, r"rate must lie in \(0, 1\]"),
-        ({"learning": 1}, KeyError, "unknown expand config keys"),
-        ({"train": {"epochz": 1}}, KeyError, "unknown training config keys"),
+        ({"learning": 1}, ValueError, "unknown expand config keys"),
+        ({"train": {"epochz": 1}}, ValueError, "unknown training config keys"),
     ],
 )
 def test_bad_input_fails_before_anything_is_written(dataset, tmp_path, changes, error, match):

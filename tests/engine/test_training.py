@@ -109,7 +109,7 @@ def test_bad_input(dataset):
         fit("gru", dataset, ids, TrainConfig(use_gpu=True))
     with pytest.raises(ValueError, match="bad training config epochs=0"):
         TrainConfig(epochs=0)
-    with pytest.raises(KeyError, match="unknown training config keys"):
+    with pytest.raises(ValueError, match="unknown training config keys"):
         TrainConfig.from_dict({"epochz": 3})
 
 

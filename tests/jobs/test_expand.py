@@ -67,11 +67,10 @@ def test_expand_job_reports_a_bad_config_and_exits_2(dataset, tmp_path, capsys):
 
 @pytest.mark.parametrize("name", ["expand_example.yaml", "expand_cluster.yaml"])
 def test_shipped_expand_configs_are_valid(name):
+    from engine.config import load_config
     from engine.expansion import ExpandConfig
-    from jobs._internal import load_values, parse_arguments
 
-    args = parse_arguments("expand", None, ["--config", str(CONFIGS / name)])
-    config = ExpandConfig.from_dict(load_values(args))
+    config = load_config(ExpandConfig, str(CONFIGS / name))
     assert config.scorer == "duse" and config.rounds == 5
     if name == "expand_cluster.yaml":  # sized for GPUs: one per training worker and actor
         assert config.train.workers == 2 and config.train.use_gpu

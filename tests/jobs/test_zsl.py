@@ -34,7 +34,7 @@ def test_zsl_job_runs_a_group_and_uploads_to_a_remote_uri(tmp_path, capsys):
     path.write_text(yaml.safe_dump(config))
     out = "memory://jobs-zsl/run"
     assert main(["--config", str(path), "--out", out]) == 0
-    assert f"zsl groups group1 -> {out}/summary.md" in capsys.readouterr().out
+    assert f"results in {out}/summary.md" in capsys.readouterr().out
     fs = fsspec.filesystem("memory")
     results = json.loads(fs.cat("/jobs-zsl/run/group1/seed0/results.json"))
     ours = results["sigzslnet"]

@@ -8,7 +8,13 @@ import fsspec
 import pytest
 
 from engine._internal import atomic
-from engine._internal.atomic import staging_name, write_bytes, write_text
+from engine._internal.atomic import (
+    staging_name,
+    text_writer,
+    write_bytes,
+    write_json,
+    write_text,
+)
 
 
 def _names(directory) -> list[str]:
@@ -124,3 +130,24 @@ def test_a_dead_writers_staging_is_removed_and_a_live_ones_kept(tmp_path):
     assert not dead.exists()  # its owner is gone: removed
     assert live.exists() and elsewhere.exists()  # a live owner's, or one this host cannot check
     assert (tmp_path / "ds" / "dataset.json").exists()
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_json_and_streamed_text_are_written_whole_or_not_at_all(tmp_path, where):
+    import csv
+
+    base = str(tmp_path) if where == "local" else f"memory://atomic-{uuid.uuid4().hex}"
+    write_json(f"{base}/a/body.json", {"x": [1, 2]}, indent=1)
+    with fsspec.open(f"{base}/a/body.json", "r") as handle:
+        assert handle.read() == '{\n "x": [\n  1,\n  2\n ]\n}'
+    with text_writer(f"{base}/rows.csv") as handle:
+        csv.writer(handle).writerows([["a", "b"], [1, 2]])
+    with fsspec.open(f"{base}/rows.csv", "rb") as handle:
+        assert handle.read() == b"a,b\r\n1,2\r\n"  # csv's line endings, untranslated
+    with pytest.raises(RuntimeError), text_writer(f"{base}/rows.csv") as handle:
+        handle.write("half")
+        raise RuntimeError("cut short")
+    with fsspec.open(f"{base}/rows.csv", "rb") as handle:
+        assert handle.read() == b"a,b\r\n1,2\r\n"
+    fs, path = fsspec.core.url_to_fs(base)
+    assert sorted(os.path.basename(p) for p in fs.ls(path, detail=False)) == ["a", "rows.csv"]

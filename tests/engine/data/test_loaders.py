@@ -21,6 +21,7 @@ from engine.data.loaders import (
     convert_rml2018,
     load_rml2016_pickle,
 )
+from engine.data.schema import MAX_CLASSES
 from engine.data.store import read_frames, read_meta, verify
 
 MODS = ("QPSK", "BPSK", "8PSK")  # deliberately unsorted
@@ -700,3 +701,18 @@ def test_existing_output_needs_overwrite(tmp_path, where):
     np.testing.assert_array_equal(read_frames(out).iq, X)
     convert_npz(str(src), out, overwrite=True)
     np.testing.assert_array_equal(read_frames(out).iq, X2)
+
+
+def test_npz_labels_reach_the_int16_class_limit_and_no_further(tmp_path):
+    X, _y, snr = npz_arrays(n=2, length=8)
+    src = tmp_path / "src.npz"
+    _save_npz(src, X=X, y=np.array([0, MAX_CLASSES - 1]), snr=snr)
+    meta = convert_npz(str(src), str(tmp_path / "top"))
+    assert meta.num_classes == MAX_CLASSES == 32768
+    assert read_frames(str(tmp_path / "top")).labels.tolist() == [0, 32767]
+    _save_npz(src, X=X, y=np.array([0, MAX_CLASSES]), snr=snr)
+    with pytest.raises(ValueError, match="labels up to 32768; at most 32768 classes"):
+        convert_npz(str(src), str(tmp_path / "beyond"))
+    names = [f"c{k}" for k in range(MAX_CLASSES + 1)]
+    with pytest.raises(ValueError, match="has 32769 classes; at most 32768 are supported"):
+        convert_npz(str(src), str(tmp_path / "named"), classes=names)

@@ -11,7 +11,7 @@ import pytest
 from engine._internal import checksum_cache
 from engine.data import store
 from engine.data.info import dataset_info
-from engine.data.schema import Frames, frames_to_table
+from engine.data.schema import MAX_CLASSES, Frames, frames_to_table
 from engine.data.store import (
     DatasetWriter,
     ShardMismatchError,
@@ -575,3 +575,17 @@ def test_writer_refuses_class_names_the_reader_would_refuse(tmp_path):
         with pytest.raises(ValueError, match="class names must be non-empty strings"):
             DatasetWriter(str(tmp_path / "ds"), classes, 16, [0], {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dataset_holds_as_many_classes_as_int16_labels_can_index(tmp_path):
+    assert MAX_CLASSES == 32768  # labels 0 .. 32767, the int16 range from 0
+    names = [f"c{k}" for k in range(MAX_CLASSES)]
+    uri = str(tmp_path / "ds")
+    top = make_frames(2, length=16)
+    top = Frames(top.ids, np.array([0, MAX_CLASSES - 1], np.int16), top.snr_db, top.iq)
+    with DatasetWriter(uri, names, 16, [-10, 0, 10], {}) as writer:
+        writer.write(top)
+    assert read_meta(uri).num_classes == MAX_CLASSES
+    assert read_frames(uri).labels.tolist() == [0, 32767]
+    with pytest.raises(ValueError, match="at most 32768 classes fit int16 labels, got 32769"):
+        DatasetWriter(str(tmp_path / "more"), [*names, "one more"], 16, [0], {})
