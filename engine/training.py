@@ -9,9 +9,11 @@ checkpoint; weights are saved unwrapped (no ``module.`` prefix) whatever the wor
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import math
+import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
@@ -177,9 +179,25 @@ class FitResult:
 
     @classmethod
     def load(cls, uri: str) -> FitResult:
+        """Weights written by :meth:`save` (``duse train``, ``model.pt`` of a run).
+
+        Raises:
+            FileNotFoundError: no such file. ValueError: anything else that is not such weights
+                (read with ``weights_only``: nothing in the file is executed).
+        """
         with fsspec.open(uri, "rb") as handle:
-            body = torch.load(io.BytesIO(handle.read()), weights_only=True)
-        return cls(**body)
+            data = handle.read()
+        try:
+            body = torch.load(io.BytesIO(data), weights_only=True)
+            names = {field.name for field in dataclasses.fields(cls)}
+            if not isinstance(body, dict) or not {"model_name", "state_dict"} <= set(body) <= names:
+                raise ValueError("not the fields of a FitResult")
+            return cls(**body)
+        except Exception as error:  # torch raises many kinds for a foreign file
+            reason = " ".join(str(error).split())[:120]
+            if isinstance(error, pickle.UnpicklingError) or not reason:
+                reason = "not a torch weights file"
+            raise ValueError(f"{uri}: not model weights written by duse ({reason})") from None
 
 
 def _device(config: TrainConfig) -> torch.device:

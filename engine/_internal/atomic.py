@@ -25,6 +25,7 @@ from typing import Any
 import fsspec
 
 __all__ = [
+    "is_local_filesystem",
     "remove_stale_staging",
     "staging_name",
     "text_writer",
@@ -64,7 +65,8 @@ def remove_stale_staging(fs: fsspec.AbstractFileSystem, path: str) -> list[str]:
     return removed
 
 
-def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+def is_local_filesystem(fs: fsspec.AbstractFileSystem) -> bool:
+    """Whether ``fs`` is the local disk (renames are atomic there, ``O_EXCL`` works)."""
     protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
     return "file" in protocols or "local" in protocols
 
@@ -88,7 +90,7 @@ def write_bytes(uri: str, payload: bytes | bytearray | memoryview) -> None:
         fs.makedirs(directory, exist_ok=True)
     staging = staging_name(path)
     try:
-        if _is_local(fs):
+        if is_local_filesystem(fs):
             with open(staging, "wb") as handle:
                 handle.write(payload)
                 handle.flush()

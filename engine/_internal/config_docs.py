@@ -49,10 +49,13 @@ def _rows(schema: dict[str, Any], defs: dict[str, Any], prefix: str) -> list[str
         ref = prop.get("$ref") or next(
             (p["$ref"] for p in prop.get("anyOf", []) if "$ref" in p), None
         )
-        default = json.dumps(prop["default"]) if "default" in prop else "required"
+        if "default" in prop:
+            default = f"`{json.dumps(prop['default'])}`"
+        else:
+            default = "required" if name in schema.get("required", ()) else "(computed)"
         text = (prop.get("description") or "").replace("|", "\\|").replace("\n", " ")
         kind = "section" if ref else _type(prop, defs) + _bounds(prop)
-        rows.append(f"| `{prefix}{name}` | {kind} | `{default}` | {text} |")
+        rows.append(f"| `{prefix}{name}` | {kind} | {default} | {text} |")
         if ref:
             sections.append((f"{prefix}{name}.", defs[ref.rsplit("/", 1)[-1]]))
     for section_prefix, section in sections:

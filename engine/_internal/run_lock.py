@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import fsspec
 
+from engine._internal.atomic import is_local_filesystem
 from engine._internal.process import pid_alive
 
 __all__ = ["RunLockedError", "run_lock"]
@@ -37,14 +38,9 @@ def _holder() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
 
 
-def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
-    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
-    return "file" in protocols or "local" in protocols
-
-
 def _create(fs: fsspec.AbstractFileSystem, path: str, body: bytes) -> bool:
     """Create the lock file; False when it exists already."""
-    if _is_local(fs):
+    if is_local_filesystem(fs):
         try:
             handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:

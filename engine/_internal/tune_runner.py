@@ -6,12 +6,16 @@ Used by the benchmark grid (``engine.benchmark.grid``) and the SigZSLNet grid an
 
 Progress: Ray 2.60's default output engine (``RAY_AIR_NEW_OUTPUT=1``) ignores
 ``RunConfig(progress_reporter=...)`` (a ``CLIReporter`` needs the legacy engine) and its
-``verbose=1`` heartbeat prints a table of every trial; so Tune runs at ``verbose=0`` with
-:class:`_Progress` as its reporter: one line per trial start, end and failure, and a one-line
-status (done / running / failed / pending, elapsed) at most every 30 s, through ``duse``
-logging. Inside each trial, logging is configured like the
-driver's (:func:`engine._internal.logs.configure_logging`, tagged with the trial's label), and
-the local Ray forwards worker output to the driver (``log_to_driver=True`` in
+``verbose=1`` heartbeat prints a table of every trial; so Tune runs at ``verbose=0`` (it still
+prints its short experiment banner once) and :class:`_Progress`, a ``tune.Callback``, logs one
+line per trial start, end and failure, and a one-line status (done / running / failed /
+pending, elapsed) at most every 30 s, through ``duse`` logging. (Making the callback Tune's
+reporter instead, a ``ray.tune.experimental.output.ProgressReporter`` subclass, leaves Tune's
+own reporter without a start time: it crashes on the first failed trial.)
+
+Inside each trial, logging is configured like the driver's
+(:func:`engine._internal.logs.configure_logging`, tagged with the trial's label), and the local
+Ray forwards worker output to the driver (``log_to_driver=True`` in
 :func:`engine._internal.ray_runtime.ensure_ray`), so a cell's ``round i/n done`` lines reach the
 console and ``ray job logs``.
 
@@ -28,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
-from ray.tune.experimental.output import AirVerbosity, ProgressReporter
 
 from engine._internal.logs import configure_logging, current_verbosity
 
@@ -90,59 +93,36 @@ def _logged(body: Callable[..., Any], verbosity: int | None, label: Label) -> Ca
     return trial
 
 
-class _Progress(ProgressReporter):
+class _Progress(tune.Callback):
     """Condensed grid progress: a line per trial start, end and failure, and a status line
-    (done / running / failed / pending, elapsed, resources) at most every 30 s and at the end.
+    (done / running / failed / pending, elapsed) at most every 30 s and at the end."""
 
-    Tune 2.60 drives the first ``ray.tune.experimental.output.ProgressReporter`` among the
-    run's callbacks as *the* reporter (start, heartbeats, final forced heartbeat), so this one
-    replaces Tune's table-printing reporter, whose own hooks stay silent at ``verbose=0``.
-    """
-
-    _heartbeat_freq = _STATUS_EVERY_S
-    _heartbeat_threshold = AirVerbosity.SILENT
-
-    def __init__(self, name: str, label: Label) -> None:
-        super().__init__(AirVerbosity.SILENT)
+    def __init__(self, name: str, label: Label, every_s: float = _STATUS_EVERY_S) -> None:
         self.name = name
         self.label = label
-        self._start_time = time.time()
-        self._total = 0
+        self.every_s = every_s
+        self.total = 0
+        self.start = self.last = time.monotonic()
 
-    def setup(self, start_time: float | None = None, **info: Any) -> None:
-        # Called as a reporter (start_time, total_samples) and as a callback (stop, ...).
-        if start_time is not None:
-            self._start_time = start_time
+    def setup(self, total_num_samples: int | None = None, **info: Any) -> None:
+        self.total = total_num_samples or 0
+        self.start = self.last = time.monotonic()
 
-    def experiment_started(
-        self, experiment_name: str, experiment_path: str, *args: Any, **info: Any
-    ) -> None:
-        self._total = info.get("total_num_samples") or 0
-        log.info("%s: %d trial(s); Tune's records in %s", self.name, self._total, experiment_path)
-
-    def _print_heartbeat(self, trials: list[Any], *resources: str, force: bool = False) -> None:
+    def status(self, trials: list[Any]) -> str:
+        """``NAME: 3/12 done, 2 running, 1 failed, 6 pending; 00:12:30 elapsed``."""
         counts = Counter(trial.status for trial in trials)
-        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.time() - self._start_time))
-        log.info(
-            "%s: %d/%d done, %d running, %d failed, %d pending; %s elapsed%s",
-            self.name,
-            counts["TERMINATED"],
-            max(len(trials), self._total),
-            counts["RUNNING"],
-            counts["ERROR"],
-            max(len(trials), self._total) - len(trials) + counts["PENDING"] + counts["PAUSED"],
-            elapsed,
-            "".join(f"; {line}" for line in resources if line),
+        total = max(len(trials), self.total)
+        pending = total - len(trials) + counts["PENDING"] + counts["PAUSED"]
+        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.start))
+        return (
+            f"{self.name}: {counts['TERMINATED']}/{total} done, {counts['RUNNING']} running, "
+            f"{counts['ERROR']} failed, {pending} pending; {elapsed} elapsed"
         )
 
-    def on_trial_result(self, *args: Any, **info: Any) -> None:
-        pass
-
-    def on_checkpoint(self, *args: Any, **info: Any) -> None:
-        pass
-
-    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        log.warning("%s: %s failed; retrying it", self.name, self.label(trial.config))
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if time.monotonic() - self.last >= self.every_s:
+            self.last = time.monotonic()
+            log.info("%s", self.status(trials))
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         log.info("%s: started %s", self.name, self.label(trial.config))
@@ -150,15 +130,15 @@ class _Progress(ProgressReporter):
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         log.info("%s: finished %s", self.name, self.label(trial.config))
 
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        log.warning("%s: %s failed; retrying it", self.name, self.label(trial.config))
+
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        try:
-            error = one_line(trial.get_error())
-        except Exception:  # the text trace is a courtesy; the result still carries the error
-            error = f"see {trial.error_file}"
-        log.warning("%s: %s failed: %s", self.name, self.label(trial.config), error)
+        # The error itself comes back with the results (TuneOutcome.failures).
+        log.warning("%s: %s failed (%s)", self.name, self.label(trial.config), trial.error_file)
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
-        pass
+        log.info("%s", self.status(trials))
 
 
 def run_trials(

@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from engine._internal import seeds
+from engine._internal.atomic import is_local_filesystem
 from engine.config import ConfigMixin, config_class
 from engine.data.profiles import Profile, get_profile
 from engine.data.schema import DatasetMeta, Frames
@@ -28,7 +29,6 @@ from engine.data.store import (
     _ROW_GROUP_BYTES,
     DEFAULT_SHARD_BYTES,
     DatasetWriter,
-    _is_local,
     resolve,
     rows_per_shard,
     shard_name,
@@ -124,7 +124,7 @@ def _free_bytes(out: str) -> tuple[int, str] | None:
     say.
     """
     fs, path = resolve(out)
-    if _is_local(fs):
+    if is_local_filesystem(fs):
         probe = path
         while probe and not os.path.isdir(probe):
             parent = posixpath.dirname(probe)

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engine._internal import checksum_cache
-from engine._internal.atomic import remove_stale_staging, staging_name
+from engine._internal.atomic import is_local_filesystem, remove_stale_staging, staging_name
 from engine._internal.hashing import sha256_file
 from engine.data.schema import (
     EXTRA_COLUMNS,
@@ -72,11 +72,6 @@ def resolve(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
     except (ImportError, ValueError) as err:
         raise ValueError(f"cannot open {uri!r}: {err}") from err
     return fs, path.rstrip("/")
-
-
-def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
-    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
-    return "file" in protocols or "local" in protocols
 
 
 def rows_per_shard(length: int, shard_bytes: int = DEFAULT_SHARD_BYTES) -> int:
@@ -283,7 +278,7 @@ class DatasetWriter:
         )
         if self.fs.exists(self.path) and not self.overwrite:
             raise FileExistsError(f"{self.uri} appeared while writing; nothing was replaced")
-        if _is_local(self.fs):
+        if is_local_filesystem(self.fs):
             self._write_meta(self._staging, meta)
             self._publish_by_rename()
         else:

@@ -102,8 +102,8 @@ def test_the_job_takes_exactly_what_the_command_takes(tmp_path, capsys, name):
 
 def test_expand_flags_and_nested_shortcuts_build_the_config(tmp_path):
     from engine.cli import _expand_values, _parser
-    from engine.expansion import ExpandConfig
     from engine.config import load_config
+    from engine.expansion import ExpandConfig
 
     config_file = _yaml(tmp_path, {"data": "d", "out": "o", "train": {"epochs": 3}})
     argv = ["expand", "--config", config_file, "--rounds", "2", "--count", "40"]
@@ -153,3 +153,16 @@ def test_python_m_jobs_is_the_cli(tmp_path):
         text=True,
     )
     assert run.returncode == 2 and "scale: " in run.stderr
+
+
+@pytest.mark.parametrize("body", [b"hello\n", None])
+def test_a_file_that_is_not_weights_is_one_line_exit_2(tmp_path, capsys, body):
+    import torch
+
+    weights = tmp_path / "w.pt"
+    if body is None:
+        torch.save({"a": 1}, weights)
+    else:
+        weights.write_bytes(body)
+    assert main(["evaluate", "--data", str(tmp_path), "--weights", str(weights)]) == 2
+    assert "not model weights written by duse" in _one_line_error(capsys)
