@@ -161,10 +161,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from engine.training import FitResult, evaluate
 
     metrics = evaluate(FitResult.load(args.weights), args.data, _ids(args))
-    text = json.dumps(metrics, indent=2)
     if args.json:
-        with open(args.json, "w") as handle:
-            handle.write(text)
+        from engine._internal.atomic import write_json
+
+        write_json(args.json, metrics, indent=2)
     print(f"accuracy {metrics['accuracy']:.4f} on {metrics['n']} frames")
     for snr, accuracy in metrics["per_snr"].items():
         print(f"  {snr:>6} dB  {accuracy:.3f}")

@@ -15,7 +15,8 @@ log = logging.getLogger(f"duse.{__name__}")
 
 
 def is_local(uri: str) -> bool:
-    """True for plain paths and ``file://`` URIs."""
+    """True for plain paths and ``file://`` URIs (from the URI alone: no filesystem is made, so
+    a remote protocol's package need not be installed to ask)."""
     protocol = fsspec.core.split_protocol(uri)[0]
     return protocol in (None, "file", "local")
 

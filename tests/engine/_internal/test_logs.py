@@ -35,11 +35,15 @@ def _import_everything() -> None:
             importlib.import_module(module.name)
 
 
-def test_every_library_logger_is_under_duse_and_nothing_is_configured(tmp_path):
+def test_every_library_logger_is_under_duse_and_nothing_is_configured(tmp_path, restore_logging):
     from engine.data import generate
     from engine.expansion import ExpandConfig, expand
 
-    root_handlers = list(logging.getLogger().handlers)
+    # start as a program that never called configure_logging (earlier tests may have run the CLI)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, logs._DuseHandler)]
+    logging.getLogger("duse").setLevel(logging.NOTSET)
+    root_handlers = list(root.handlers)
     _import_everything()
     data = str(tmp_path / "ds")
     generate("rml2016a", data, scale=0.002, seed=0, executor="local", shard_bytes=2**18)
