@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import os
 from dataclasses import asdict, replace
 
+from engine._internal.logs import configure_logging
 from engine.data.store import read_index
 from engine.training import fit
 from engine.zsl import load_config, run_zsl, split_train_test
@@ -32,8 +32,7 @@ def main() -> None:
     parser.add_argument("--config", default="jobs/configs/zsl_cpu.yaml")
     parser.add_argument("--out", default="benchmarks/results/sigzsl_pretrained_cnn")
     args = parser.parse_args()
-    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.WARNING)
-    logging.getLogger("engine").setLevel(logging.INFO)
+    configure_logging()
     config = load_config(args.config)
     ensure_data(config)
     index = read_index(config.data)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from engine._internal import seeds
+from engine._internal.atomic import write_json
 from engine._internal.seeds import Stream
 from engine.data.store import read_index, read_meta
 from engine.zsl.config import GroupSplit, ZslConfig, resolve_group
@@ -183,7 +184,6 @@ def search_settings(config: ZslConfig, group: int | dict[str, Any] = 1) -> dict[
     Returns:
         ``{"best": {key: value}, "best_val": metrics, "trials": [{settings, metrics}]}``.
     """
-    import json
 
     from ray import tune
 
@@ -220,7 +220,5 @@ def search_settings(config: ZslConfig, group: int | dict[str, Any] = 1) -> dict[
         "best_val": {k: v for k, v in best.metrics.items() if k.startswith("val_")},
         "trials": trials,
     }
-    os.makedirs(config.out, exist_ok=True)
-    with open(os.path.join(config.out, "search.json"), "w") as handle:
-        json.dump(body, handle, indent=1)
+    write_json(os.path.join(config.out, "search.json"), body, indent=1)
     return body
