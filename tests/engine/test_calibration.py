@@ -14,6 +14,7 @@ from engine.data.store import read_index
 from engine.training import TrainConfig, evaluate, fit
 
 
+@pytest.mark.slow  # ~160 s on 2 cores: run with -m slow; recorded by benchmarks/calibration.py
 @pytest.mark.timeout(900)
 def test_cnn2d_accuracy_rises_with_snr(tmp_path):
     uri = str(tmp_path / "rml2016a")
