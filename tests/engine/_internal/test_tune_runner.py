@@ -11,19 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine._internal import logs
 from engine._internal.logs import configure_logging
-
-
-@pytest.fixture
-def restore_logging():
-    root, duse = logging.getLogger(), logging.getLogger("duse")
-    saved = (list(root.handlers), root.level, duse.level, logs._verbosity)
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    duse.setLevel(saved[2])
-    logs._verbosity = saved[3]
 
 
 def _trial_body(token: str):
@@ -33,7 +21,6 @@ def _trial_body(token: str):
     """
 
     def body(config):
-        import logging
 
         from ray import tune
 
