@@ -339,7 +339,7 @@ def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: C
         raise ValueError(f"{len(train_pos)} training frames cannot feed {world} workers")
     batch_size = train_batch_size(share, config)
     if batch_size < config.batch_size:
-        log.info(
+        log.debug(
             "%d frames per worker: batch %d instead of %d for >= %d steps (min_steps)",
             share,
             batch_size,
@@ -379,7 +379,7 @@ def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: C
             record["val_accuracy"] = float((val_logits.argmax(1) == val_labels).mean())
         history.append(record)
         report(record)
-        log.info("epoch %d/%d %s", epoch, config.epochs, record)
+        log.debug("epoch %d/%d %s", epoch, config.epochs, record)
         if config.patience is not None:
             if record["val_loss"] < best:
                 best, stale = record["val_loss"], 0
@@ -390,6 +390,15 @@ def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: C
                     break
     if best_state is not None:
         model.load_state_dict(best_state)
+    last = history[-1]
+    log.info(
+        "trained %s on %d frames: %d epochs, loss %.4f, train accuracy %.3f (-vv: every epoch)",
+        job["model_name"],
+        len(train_pos),
+        last["epoch"],
+        last["loss"],
+        last["accuracy"],
+    )
     return model.cpu(), history
 
 

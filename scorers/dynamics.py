@@ -15,7 +15,16 @@ import numpy as np
 from scorers._internal.registry import register
 from scorers.base import DynamicsScorer, ModelOutputs, Needs
 
-__all__ = ["Forgetting", "ForgettingCounts", "count_forgetting"]
+__all__ = ["Forgetting", "ForgettingCounts", "count_forgetting", "cross_entropy", "tie_break_key"]
+
+_COUNT_FIELDS = (
+    "forgets",
+    "learned",
+    "presentations",
+    "last_correct",
+    "first_learned",
+    "last_loss",
+)
 
 
 class ForgettingCounts:
@@ -27,6 +36,10 @@ class ForgettingCounts:
         learned: ``[N]`` bool, correct at least once.
         presentations: ``[N]`` int64, how many epochs observed the sample.
         last_correct: ``[N]`` bool, correct at the latest observation.
+        first_learned: ``[N]`` int64, the 0-based presentation at which the sample was first
+            correct; -1 while never learned.
+        last_loss: ``[N]`` float64, cross-entropy (nats) at the latest observation; 0 where
+            :meth:`update` was given no loss.
     """
 
     def __init__(self) -> None:
@@ -35,26 +48,39 @@ class ForgettingCounts:
         self.learned = np.zeros(0, dtype=bool)
         self.presentations = np.zeros(0, dtype=np.int64)
         self.last_correct = np.zeros(0, dtype=bool)
+        self.first_learned = np.zeros(0, dtype=np.int64)
+        self.last_loss = np.zeros(0, dtype=np.float64)
 
-    def update(self, ids: np.ndarray, correct: np.ndarray) -> None:
-        """Add one epoch's observation: ``correct[i]`` for sample ``ids[i]`` (ids unique)."""
+    def update(self, ids: np.ndarray, correct: np.ndarray, loss: np.ndarray | None = None) -> None:
+        """Add one epoch's observation of the samples ``ids`` (unique).
+
+        Args:
+            ids: ``[b]`` int64 sample ids.
+            correct: ``[b]`` bool, classified correctly at this observation.
+            loss: ``[b]`` float cross-entropy at this observation (``None``: recorded as 0).
+        """
         ids = np.asarray(ids, dtype=np.int64)
         correct = np.asarray(correct, dtype=bool)
         new_ids = np.setdiff1d(ids, self.ids)
         if len(new_ids):
             merged = np.union1d(self.ids, new_ids)
             old = np.searchsorted(merged, self.ids)
-            for name in ("forgets", "learned", "presentations", "last_correct"):
-                grown = np.zeros(len(merged), dtype=getattr(self, name).dtype)
-                grown[old] = getattr(self, name)
+            fills = {"first_learned": -1}
+            for name in _COUNT_FIELDS:
+                current = getattr(self, name)
+                grown = np.full(len(merged), fills.get(name, 0), dtype=current.dtype)
+                grown[old] = current
                 setattr(self, name, grown)
             self.ids = merged
         rows = np.searchsorted(self.ids, ids)
         # last_correct is False before the first presentation, so it never counts as forgetting.
         self.forgets[rows] += self.last_correct[rows] & ~correct
         self.last_correct[rows] = correct
+        newly = correct & ~self.learned[rows]
+        self.first_learned[rows[newly]] = self.presentations[rows[newly]]
         self.learned[rows] |= correct
         self.presentations[rows] += 1
+        self.last_loss[rows] = 0.0 if loss is None else np.asarray(loss, dtype=np.float64)
 
 
 def count_forgetting(history: np.ndarray) -> np.ndarray:
@@ -66,6 +92,48 @@ def count_forgetting(history: np.ndarray) -> np.ndarray:
     return np.sum(history[:, :-1] & ~history[:, 1:], axis=1).astype(np.int64)
 
 
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-sample cross-entropy ``logsumexp(z) - z_y`` in nats, ``[n]`` float64.
+
+    Computed as ``(max z - z_y) + log1p(sum of the other exp(z_c - max z))`` so that tiny losses
+    of confident, correct samples keep their precision (they order ties, see
+    :func:`tie_break_key`).
+
+    Args:
+        logits: ``[n, C]`` raw logits.
+        labels: ``[n]`` labels in ``[0, C)``.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    rows = np.arange(len(logits))
+    top = np.argmax(logits, axis=1)
+    shifted = np.exp(logits - logits[rows, top][:, None])
+    shifted[rows, top] = 0.0
+    return logits[rows, top] - logits[rows, np.asarray(labels)] + np.log1p(shifted.sum(axis=1))
+
+
+def tie_break_key(
+    first_learned: np.ndarray, presentations: np.ndarray, last_loss: np.ndarray
+) -> np.ndarray:
+    """Secondary Forgetting key in ``[0, 1)``, ``[n]`` float64; higher = select first.
+
+    Orders samples lexicographically by (1) the presentation at which they were first learned,
+    later first, a never-learned sample counting as learned after its last presentation; then
+    (2) the latest cross-entropy, higher first. Encoded as ``(e + u) / (P + 2)`` with ``e`` the
+    first-learned presentation (``P`` if never learned), ``P`` the presentations and
+    ``u = loss / (1 + loss)`` in ``[0, 1]``: below 1, so it never crosses an integer count.
+
+    Args:
+        first_learned: ``[n]`` int, 0-based first correct presentation, -1 if never.
+        presentations: ``[n]`` int, observations per sample.
+        last_loss: ``[n]`` float, cross-entropy at the latest observation (>= 0).
+    """
+    presentations = np.asarray(presentations, dtype=np.float64)
+    first = np.asarray(first_learned, dtype=np.float64)
+    first = np.where(first < 0, presentations, first)
+    loss = np.clip(np.asarray(last_loss, dtype=np.float64), 0.0, None)
+    return (first + loss / (1.0 + loss)) / (presentations + 2.0)
+
+
 @register("forgetting")
 class Forgetting(DynamicsScorer):
     """Forgetting events of pool samples across training epochs; most forgotten first.
@@ -75,6 +143,13 @@ class Forgetting(DynamicsScorer):
     ranks them as the most forgettable (a count equal to their number of observations, more than
     any learned sample can reach); DeepCore gives them 0, tied with unforgettable samples
     (reference/baselines.md §2.3).
+
+    The score is ``count + tie_break_key(...)``: the integer part is the count above (the primary
+    order, unchanged), the fractional part in ``[0, 1)`` orders samples with equal counts, which
+    are most of the pool (with ``"first"`` about 28 % of a measured pool tied at the top). Among
+    equal counts: first learned later first, never-learned ones last-learned of all; then a higher
+    cross-entropy at the latest observation first (:func:`tie_break_key`). So the picks among
+    never-learned frames are the hardest ones, not a seeded draw.
 
     Args:
         never_learned: ``"first"`` (Toneva; score = observations) or ``"zero"`` (DeepCore).
@@ -91,25 +166,25 @@ class Forgetting(DynamicsScorer):
         """Fold the pending epoch's batches into the counts."""
         if not self._pending:
             return
-        ids = np.concatenate([ids for ids, _ in self._pending])
-        correct = np.concatenate([correct for _, correct in self._pending])
+        ids, correct, loss = (np.concatenate(part) for part in zip(*self._pending, strict=True))
         self._pending = []
         if len(np.unique(ids)) != len(ids):
             raise self._invalid(f"epoch {self.epoch_} observed some ids more than once")
-        self.counts_.update(ids, correct)
+        self.counts_.update(ids, correct, loss)
 
     def observe(self, epoch: int, outputs: ModelOutputs) -> None:
         if not hasattr(self, "counts_"):
             self.counts_ = ForgettingCounts()
             self.epoch_ = epoch
-            self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+            self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if epoch < self.epoch_:
             raise self._invalid(f"epoch {epoch} observed after epoch {self.epoch_}")
         if epoch > self.epoch_:
             self._flush()
             self.epoch_ = epoch
         correct = np.argmax(outputs.logits, axis=1) == outputs.labels
-        self._pending.append((outputs.ids.copy(), correct))
+        loss = cross_entropy(outputs.logits, outputs.labels)
+        self._pending.append((outputs.ids.copy(), correct, loss))
 
     def score(self, ids: np.ndarray) -> np.ndarray:
         if not hasattr(self, "counts_"):
@@ -125,4 +200,6 @@ class Forgetting(DynamicsScorer):
         if self.never_learned == "first":
             never = ~counts.learned[rows]
             scores[never] = counts.presentations[rows][never]
-        return scores
+        return scores + tie_break_key(
+            counts.first_learned[rows], counts.presentations[rows], counts.last_loss[rows]
+        )

@@ -2,9 +2,11 @@
 
 ``results.md`` follows the DUSE paper's table layout (rows = methods, columns = expansion rates,
 cells = mean ± std over seeds, best mean per column in bold) with the paper's own number beside
-ours where one exists (:mod:`engine.benchmark.paper`). Figures are matplotlib PNGs drawn
-without pyplot (no global state): accuracy vs rate, samples selected per class (paper Fig. 3),
-t-SNE of the expanded sets (Fig. 4) and accuracy per SNR of the best methods.
+ours where one exists (:mod:`engine.benchmark.paper`), then paired differences against
+``random`` and the best baseline (:func:`paired_differences`: same seed = same split, a seeded
+bootstrap CI over the seed pairs and an exact two-sided sign test). Figures are matplotlib PNGs
+drawn without pyplot (no global state): accuracy vs rate, samples selected per class (paper
+Fig. 3), t-SNE of the expanded sets (Fig. 4) and accuracy per SNR of the best methods.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import stats
 
 from engine._internal.atomic import text_writer, write_json, write_text
 from engine.benchmark.paper import (
@@ -29,9 +32,22 @@ if TYPE_CHECKING:
     from engine.benchmark.config import BenchmarkConfig
     from engine.benchmark.tsne import TsnePoints
 
-__all__ = ["aggregate", "draw_figures", "markdown", "paper_value", "write_report"]
+__all__ = [
+    "aggregate",
+    "draw_figures",
+    "markdown",
+    "paired_differences",
+    "paired_statistics",
+    "paper_value",
+    "sign_test_p",
+    "write_report",
+]
 
 FIGURE_NAMES = ("accuracy_vs_rate", "selected_per_class", "tsne", "accuracy_per_snr")
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+# The two comparisons of each row: against ``random`` and against the best baseline.
+REFERENCES = ("random", "best_baseline")
 
 
 def _rate_label(rate: float) -> str:
@@ -108,6 +124,146 @@ def aggregate(config: BenchmarkConfig, runs: list[dict[str, Any]]) -> list[dict[
                     }
                 )
     return cells
+
+
+def sign_test_p(differences: np.ndarray) -> float:
+    """Exact two-sided sign test of "median difference = 0"; zero differences are dropped.
+
+    ``p = min(1, 2 P(X <= min(wins, losses)))`` with ``X ~ Binomial(wins + losses, 1/2)``. With
+    ``n`` nonzero pairs the smallest possible p is ``2^(1 - n)``: 0.25 for 3 seeds, 0.0625 for 5.
+
+    Args:
+        differences: ``[n]`` paired differences (method minus reference).
+
+    Returns:
+        The p-value in ``(0, 1]``; 1.0 when every difference is 0 (or there are none).
+    """
+    values = np.asarray(differences, dtype=np.float64)
+    wins, losses = int((values > 0).sum()), int((values < 0).sum())
+    if wins + losses == 0:
+        return 1.0
+    return float(stats.binomtest(wins, wins + losses, 0.5).pvalue)
+
+
+def paired_statistics(
+    differences: np.ndarray,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, Any]:
+    """Mean paired difference, its 95 % bootstrap CI and the sign test.
+
+    The CI is the 2.5 and 97.5 percentiles of the mean over ``resamples`` resamples (with
+    replacement) of the pairs, drawn by ``np.random.default_rng(seed)``: the same draws for
+    every comparison with the same number of pairs, so a result does not depend on the others.
+    With few pairs the bootstrap is coarse (3 pairs: 10 distinct resampled means) and can
+    exclude 0 where the sign test cannot go below 0.25; report both.
+
+    Args:
+        differences: ``[n]`` paired differences in accuracy points (method minus reference).
+        resamples: bootstrap resamples.
+        seed: seeds the resampling.
+
+    Returns:
+        ``n, mean, ci_low, ci_high, wins, losses, sign_p`` and ``significant`` (``"win"`` when
+        the CI lies above 0, ``"loss"`` below, ``""`` otherwise); NaN statistics when ``n = 0``.
+    """
+    values = np.asarray(differences, dtype=np.float64)
+    count = len(values)
+    result: dict[str, Any] = {
+        "n": count,
+        "mean": math.nan,
+        "ci_low": math.nan,
+        "ci_high": math.nan,
+        "wins": int((values > 0).sum()),
+        "losses": int((values < 0).sum()),
+        "sign_p": sign_test_p(values),
+        "significant": "",
+    }
+    if count == 0:
+        return result
+    draws = np.random.default_rng(seed).integers(0, count, size=(resamples, count))
+    low, high = np.percentile(values[draws].mean(axis=1), [2.5, 97.5])
+    result.update(mean=float(values.mean()), ci_low=float(low), ci_high=float(high))
+    result["significant"] = "win" if low > 0 else "loss" if high < 0 else ""
+    return result
+
+
+def _paired(
+    cell: dict[str, Any], reference: dict[str, Any], resamples: int, seed: int
+) -> dict[str, Any]:
+    """The paired comparison of two cells over the seeds both have."""
+    theirs = dict(zip(reference["seeds"], reference["accuracies"], strict=True))
+    seeds = [s for s in cell["seeds"] if s in theirs]
+    mine = dict(zip(cell["seeds"], cell["accuracies"], strict=True))
+    differences = [mine[s] - theirs[s] for s in seeds]
+    return {
+        "reference_method": reference["method"],
+        "seeds": seeds,
+        "differences": differences,
+        **paired_statistics(np.array(differences), resamples=resamples, seed=seed),
+    }
+
+
+def paired_differences(
+    config: BenchmarkConfig,
+    cells: list[dict[str, Any]],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> list[dict[str, Any]]:
+    """Each method against ``random`` and the best baseline, per rate and evaluation model.
+
+    Differences are paired by seed (one seed = one split, one evaluation seed; method minus
+    reference, accuracy points). The best baseline of a rate is the non-DUSE row (``random``
+    included) with the highest mean there, the first in ``config.methods`` among equal means. A
+    method is not compared with itself, and rows without finished runs are skipped.
+
+    Args:
+        config: the benchmark (its ``methods`` give the order and which rows are DUSE).
+        cells: :func:`aggregate`'s records.
+        resamples: bootstrap resamples per comparison.
+        seed: seeds the bootstrap (:func:`paired_statistics`).
+
+    Returns:
+        Records with ``method, eval_model, rate, reference`` (``"random"`` or
+        ``"best_baseline"``), ``reference_method, seeds, differences`` and
+        :func:`paired_statistics`'s keys.
+    """
+    scorers = {method.name: method.scorer for method in config.methods}
+    order = {method.name: position for position, method in enumerate(config.methods)}
+    records = []
+    for eval_model in config.eval_models:
+        for rate in config.rates:
+            here = [
+                cell
+                for cell in cells
+                if cell["eval_model"] == eval_model
+                and math.isclose(cell["rate"], rate)
+                and cell["n"]
+                and cell["method"] in order
+            ]
+            here.sort(key=lambda cell: order[cell["method"]])
+            baselines = [cell for cell in here if scorers[cell["method"]] != "duse"]
+            references = {
+                "random": next((c for c in here if c["method"] == "random"), None),
+                "best_baseline": max(baselines, key=lambda c: c["mean"]) if baselines else None,
+            }
+            for cell in here:
+                for kind in REFERENCES:
+                    reference = references[kind]
+                    if reference is None or reference["method"] == cell["method"]:
+                        continue
+                    records.append(
+                        {
+                            "method": cell["method"],
+                            "eval_model": eval_model,
+                            "rate": rate,
+                            "reference": kind,
+                            **_paired(cell, reference, resamples, seed),
+                        }
+                    )
+    return records
 
 
 def _mean(values: list[float]) -> float:
@@ -197,13 +353,91 @@ def _time_table(config: BenchmarkConfig, cells: list[dict[str, Any]]) -> list[st
     return lines
 
 
+def _difference_texts(record: dict[str, Any] | None) -> list[str]:
+    """Markdown cells ``[difference, CI, p (wins/losses)]``; a win is bold, a loss italic."""
+    if record is None or record["n"] == 0:
+        return ["-", "-", "-"]
+    difference = f"{record['mean']:+.2f}"
+    if record["significant"] == "win":
+        difference = f"**{difference}**"
+    elif record["significant"] == "loss":
+        difference = f"_{difference}_"
+    return [
+        difference,
+        f"[{record['ci_low']:+.2f}, {record['ci_high']:+.2f}]",
+        f"{record['sign_p']:.3g} ({record['wins']}/{record['losses']})",
+    ]
+
+
+def _paired_section(config: BenchmarkConfig, paired: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines: the paired differences, one table per evaluation model."""
+    seeds = len(config.seeds)
+    lines = [
+        "## Paired differences",
+        "",
+        "Method minus reference in accuracy points, paired by seed (same seed = same split and "
+        "evaluation seed), mean over the seed pairs; 95 % CI = percentile bootstrap over the "
+        f"seed pairs ({BOOTSTRAP_RESAMPLES:,} resamples, seed {BOOTSTRAP_SEED}); p = exact "
+        "two-sided sign test (wins/losses over the seeds). **Bold**: CI above 0 (a win); "
+        "_italic_: CI below 0. Best baseline = the non-DUSE row with the highest mean at that "
+        "rate (random included).",
+        f"- With {seeds} seed(s) the sign test cannot give p below {2.0 ** (1 - seeds):.3g} "
+        "(2^(1 - seeds)): it needs 6 seeds to reach p < 0.05, and with this few pairs the "
+        "bootstrap CI is coarse, so a CI that excludes 0 is weak evidence.",
+    ]
+    for eval_model in config.eval_models:
+        lines += [
+            "",
+            f"### Evaluated with `{eval_model}`",
+            "",
+            "| rate | method | vs random | 95 % CI | p (W/L) | best baseline | vs best | 95 % CI "
+            "| p (W/L) |",
+            "|---" * 9 + "|",
+        ]
+        for rate in config.rates:
+            for method in config.methods:
+                found = {
+                    record["reference"]: record
+                    for record in paired
+                    if record["method"] == method.name
+                    and record["eval_model"] == eval_model
+                    and math.isclose(record["rate"], rate)
+                }
+                if not found:
+                    continue
+                best = found.get("best_baseline")
+                texts = [
+                    _rate_label(rate),
+                    method.name,
+                    *_difference_texts(found.get("random")),
+                    best["reference_method"] if best else "-",
+                    *_difference_texts(best),
+                ]
+                lines.append("| " + " | ".join(texts) + " |")
+    return lines
+
+
 def markdown(
     config: BenchmarkConfig,
     cells: list[dict[str, Any]],
     failed: list[dict[str, Any]],
     figures: list[str],
+    paired: list[dict[str, Any]] | None = None,
 ) -> str:
-    """The text of ``results.md``."""
+    """The text of ``results.md``.
+
+    Args:
+        config: the benchmark.
+        cells: :func:`aggregate`'s records.
+        failed: the failed cells, each with ``method, rate, seed, error``.
+        figures: names of the figures drawn (linked at the end).
+        paired: :func:`paired_differences`'s records (None: computed from ``cells``).
+
+    Returns:
+        The markdown text.
+    """
+    if paired is None:
+        paired = paired_differences(config, cells)
     dataset = config.paper_dataset()
     mode = "class-balanced" if config.balanced else "class-imbalanced"
     finished = sum(1 for c in cells if c["eval_model"] == config.eval_models[0] and c["n"])
@@ -230,6 +464,8 @@ def markdown(
         lines += _accuracy_table(config, cells, eval_model)
     if len(config.eval_models) > 1:
         lines += ["", *_cross_architecture_table(config, cells)]
+    if paired:
+        lines += ["", *_paired_section(config, paired)]
     lines += ["", *_time_table(config, cells)]
     if failed:
         lines += ["", "## Failed cells (re-run the same command to resume them)", ""]
@@ -242,18 +478,43 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
-def _write_csv(path: str, cells: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None:
-    """One row per cell (``kind=cell``: mean, std) and per run and evaluator (``kind=run``)."""
+_PAIRED_COLUMNS = ("mean", "ci_low", "ci_high", "sign_p", "significant")
+
+
+def _paired_columns(cell: dict[str, Any], paired: list[dict[str, Any]]) -> dict[str, Any]:
+    """A cell's paired comparisons as CSV columns ``vs_<reference>_<statistic>``."""
+    columns: dict[str, Any] = {}
+    for record in paired:
+        same = (record["method"], record["eval_model"]) == (cell["method"], cell["eval_model"])
+        if not same or not math.isclose(record["rate"], cell["rate"]):
+            continue
+        prefix = f"vs_{record['reference']}_"
+        columns.update({prefix + key: record[key] for key in _PAIRED_COLUMNS})
+        if record["reference"] == "best_baseline":
+            columns["best_baseline"] = record["reference_method"]
+    return columns
+
+
+def _write_csv(
+    path: str,
+    cells: list[dict[str, Any]],
+    runs: list[dict[str, Any]],
+    paired: list[dict[str, Any]],
+) -> None:
+    """One row per cell (``kind=cell``: mean, std, paired differences) and per run and
+    evaluator (``kind=run``)."""
     columns = [
         "kind", "method", "eval_model", "rate", "seed", "n", "accuracy", "std",
-        "selection_s", "training_s", "budget", "paper_mean", "paper_std",
+        "selection_s", "training_s", "budget", "paper_mean", "paper_std", "best_baseline",
     ]  # fmt: skip
+    columns += [f"vs_{kind}_{key}" for kind in REFERENCES for key in _PAIRED_COLUMNS]
     rows = [
         {
             "kind": "cell",
             **{key: cell[key] for key in ("method", "eval_model", "rate", "n", "std")},
             "accuracy": cell["mean"],
             **{key: cell[key] for key in ("selection_s", "training_s", "paper_mean", "paper_std")},
+            **_paired_columns(cell, paired),
         }
         for cell in cells
     ]
@@ -289,6 +550,10 @@ def write_report(
 ) -> str:
     """Write ``results.md``, ``results.csv``, ``results.json`` and ``figures/*.png``.
 
+    ``results.json`` holds ``config, cells, paired`` (:func:`paired_differences`), ``runs`` and
+    ``failed``; the CSV's cell rows carry the paired differences as ``vs_random_*`` and
+    ``vs_best_baseline_*`` columns.
+
     Args:
         config: the benchmark.
         runs: the finished cells' records (``engine.benchmark.grid.run_cell``).
@@ -300,12 +565,19 @@ def write_report(
     """
     os.makedirs(config.out, exist_ok=True)
     cells = aggregate(config, runs)
+    paired = paired_differences(config, cells)
     figures = draw_figures(config, cells, runs, tsne) if config.figures and runs else []
-    body = {"config": config.to_dict(), "cells": cells, "runs": runs, "failed": failed}
+    body = {
+        "config": config.to_dict(),
+        "cells": cells,
+        "paired": paired,
+        "runs": runs,
+        "failed": failed,
+    }
     write_json(os.path.join(config.out, "results.json"), body, indent=1, default=_json_default)
-    _write_csv(os.path.join(config.out, "results.csv"), cells, runs)
+    _write_csv(os.path.join(config.out, "results.csv"), cells, runs, paired)
     path = os.path.join(config.out, "results.md")
-    write_text(path, markdown(config, cells, failed, figures))
+    write_text(path, markdown(config, cells, failed, figures, paired))
     return path
 
 

@@ -99,8 +99,11 @@ def test_glister_selector_uses_the_target_set():
         [1, 2], [0, 0], embedding=TARGET_EMBEDDING, probs=np.full((2, 2), 0.5), logits=TARGET_LOGITS
     )
     rng = np.random.default_rng(0)
-    selector = get_scorer("glister", step_size=1.0)
+    selector = get_scorer("glister", step_size=1.0, batch_size=1)
     assert checked_select(selector, pool, 2, rng, target=target).tolist() == [100, 102]
+    # the default step, 0.1 / 128, is too small to reorder this tiny case
+    default = get_scorer("glister")
+    assert checked_select(default, pool, 2, rng, target=target).tolist() == [100, 101]
     static = get_scorer("glister", step_size=0.0)
     assert checked_select(static, pool, 2, rng, target=target).tolist() == [100, 101]
     with pytest.raises(ValueError, match=r"'glister'.*target"):
@@ -128,3 +131,69 @@ def test_glister_parameters_are_checked():
         get_scorer("glister", step_size=-1.0)
     with pytest.raises(ValueError, match=r"'glister'.*update_every"):
         get_scorer("glister", update_every=0)
+    with pytest.raises(ValueError, match=r"'glister'.*batch_size"):
+        get_scorer("glister", batch_size=0)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.log(_softmax(logits)[np.arange(len(labels)), labels]).mean())
+
+
+def _relu_problem():
+    """4 classes of ReLU features (d=32, mean squared norm about 500, as a CNN's penultimate
+    layer) and a softmax layer fitted on the pool: validation loss about 1."""
+    rng = np.random.default_rng(0)
+    centers = rng.normal(0.0, 1.0, (4, 32))
+
+    def draw(count: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.integers(0, 4, count)
+        return np.maximum(0.0, 3 * (centers[labels] + rng.normal(0, 2.5, (count, 32)))), labels
+
+    (pool_embedding, pool_labels), (target_embedding, target_labels) = draw(400), draw(200)
+    pool_inputs = np.hstack([pool_embedding, np.ones((400, 1))])
+    weight = np.zeros((4, 33))
+    for _ in range(50):
+        residual = _softmax(pool_inputs @ weight.T) - np.eye(4)[pool_labels]
+        weight -= 0.001 * residual.T @ pool_inputs / 400
+    target_inputs = np.hstack([target_embedding, np.ones((200, 1))])
+    pool = ModelOutputs(
+        np.arange(400),
+        pool_labels,
+        embedding=pool_embedding,
+        probs=_softmax(pool_inputs @ weight.T),
+        logits=pool_inputs @ weight.T,
+    )
+    target = ModelOutputs(
+        np.arange(200) + 1000,
+        target_labels,
+        embedding=target_embedding,
+        probs=_softmax(target_inputs @ weight.T),
+        logits=target_inputs @ weight.T,
+    )
+    return pool, target
+
+
+def _loss_after_one_step(selector, pool: ModelOutputs, target: ModelOutputs) -> float:
+    """Validation loss at theta - step * g_first, g_first the first pick's last-layer gradient."""
+    first = int(checked_select(selector, pool, 1, np.random.default_rng(0), target=target)[0])
+    inputs = np.hstack([pool.embedding[first], 1.0])
+    gradient = np.outer(pool.probs[first] - np.eye(4)[pool.labels[first]], inputs)
+    target_inputs = np.hstack([target.embedding, np.ones((len(target), 1))])
+    step = selector.step_size / selector.batch_size
+    return _cross_entropy(target.logits - step * target_inputs @ gradient.T, target.labels)
+
+
+def test_glister_default_step_keeps_the_validation_loss_in_range():
+    pool, target = _relu_problem()
+    before = _cross_entropy(target.logits, target.labels)
+    assert 0.8 < before < 1.3
+    after = _loss_after_one_step(get_scorer("glister"), pool, target)
+    assert after <= 1.5 * before
+    # the old step (0.1 on per-sample gradients, no 1 / batch) blows the loss up
+    unscaled = _loss_after_one_step(get_scorer("glister", batch_size=1), pool, target)
+    assert unscaled > 10 * before

@@ -1,0 +1,235 @@
+"""Which rml2016a impairment makes the look-alike harder than the real RML2016.10a (issue 18).
+
+Two checks, each run with the rml2016a ``SignalConfig`` and one switch changed at a time:
+
+* a feature statistic that needs no training, per class at one SNR (default 18 dB): frames are
+  matched-filtered (RRC, the profile's roll-off), sampled at the symbol rate (the phase of
+  most energy) and summarised by
+  ``c4`` = |mean(y⁴)| / mean(|y|²)² (QPSK 1, 8PSK ~0 up to the 1/√n noise of 12 symbols),
+  ``kurt`` = mean(r⁴) / mean(r²)², r the real part after removing the 2nd-power phase
+  (BPSK 1, PAM4 1.64), and for the analog classes ``c2ac`` = |mean(a²)| / mean(|a|²) of the
+  frame minus its mean (AM-DSB ~1: a real message on the carrier; AM-SSB ~0). The
+  separation of a pair is d' = |μ₁ - μ₂| / √((σ₁² + σ₂²) / 2) over frames;
+* a small training run (cnn1d, in-process, frames from ``synthesize_frames``, SNR 10-18 dB),
+  per-class test accuracy.
+
+    python -m benchmarks.synth_impairments [--frames 400] [--train-per-key 60] [--epochs 5]
+        [--skip-training]
+
+Writes benchmarks/results/synth-impairments.json (machine, load, command and both tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import models
+from engine.data.modulation import rrc_taps
+from engine.data.profiles import get_profile
+from engine.data.synth import SignalConfig, synthesize_frames
+
+RESULTS = Path(__file__).parent / "results" / "synth-impairments.json"
+WATCHED = ("QPSK", "8PSK", "BPSK", "PAM4", "AM-DSB", "AM-SSB", "WBFM")
+PAIRS = (("QPSK", "8PSK", "c4"), ("BPSK", "PAM4", "kurt"), ("AM-DSB", "AM-SSB", "c2ac"))
+
+
+def variants(base: SignalConfig) -> dict[str, SignalConfig]:
+    """The rml2016a config with one impairment switched off at a time, and all of them off."""
+    swap = dataclasses.replace
+    off = {
+        "fading": "none",
+        "cfo_max_hz": 0.0,
+        "sro_max_ppm": 0.0,
+        "timing_offset": "none",
+        "carrier_phase": False,
+    }
+    return {
+        "rml2016a": base,
+        "fading none": swap(base, fading="none"),
+        "fading flat (1 path, K=4)": swap(base, path_delays_samples=(0.0,), path_gains=(1.0,)),
+        "fading K=1e3 (LOS only)": swap(base, rician_k=1e3, path_delays_samples=(0.0,),
+                                         path_gains=(1.0,)),
+        "cfo 0": swap(base, cfo_max_hz=0.0),
+        "sro 0": swap(base, sro_max_ppm=0.0),
+        "timing none": swap(base, timing_offset="none"),
+        "carrier phase fixed": swap(base, carrier_phase=False),
+        "normalisation power": swap(base, normalisation="power"),
+        "analog silence 0": swap(base, silence_fraction=0.0),
+        "AM-SSB noise only": swap(base, am_ssb_noise_only=True),
+        # the real generator's channel: one seeded trajectory (0x1337) for every run, so no
+        # per-frame phase, fading or CFO draw; the window start (timing) stays random
+        "static channel": swap(base, **{k: v for k, v in off.items() if k != "timing_offset"}),
+        "all off": swap(base, **off),
+    }
+
+
+def frame_statistics(frames: np.ndarray, config: SignalConfig) -> dict[str, np.ndarray]:
+    """``c4``, ``kurt`` and ``c2ac`` per frame (module docstring).
+
+    Args:
+        frames: ``[n, 2, L]`` float32 from :func:`synthesize_frames`.
+        config: the config that made them (roll-off and samples per symbol).
+
+    Returns:
+        Each statistic as ``[n]`` float64.
+    """
+    z = frames[:, 0].astype(np.float64) + 1j * frames[:, 1]
+    sps = config.sps
+    taps = rrc_taps(config.rolloff, 4, sps)
+    matched = np.stack([np.convolve(row, taps, mode="valid") for row in z])
+    usable = matched.shape[1] // sps * sps
+    phases = matched[:, :usable].reshape(len(z), -1, sps)  # [n, symbols, phase]
+    best = np.argmax(np.mean(np.abs(phases) ** 2, axis=1), axis=1)
+    y = phases[np.arange(len(z)), :, best]  # [n, symbols]
+    power = np.mean(np.abs(y) ** 2, axis=1)
+    c4 = np.abs(np.mean(y**4, axis=1)) / power**2
+    second = np.mean(y**2, axis=1)
+    real = (y * np.exp(-0.5j * np.angle(second))[:, None]).real
+    kurt = np.mean(real**4, axis=1) / np.mean(real**2, axis=1) ** 2
+    ac = z - z.mean(axis=1, keepdims=True)
+    c2ac = np.abs(np.mean(ac**2, axis=1)) / np.mean(np.abs(ac) ** 2, axis=1)
+    return {"c4": c4, "kurt": kurt, "c2ac": c2ac}
+
+
+def statistic_table(snr_db: float, n: int, seed: int) -> dict[str, dict]:
+    """Per variant: mean/std of each statistic per watched class, and d' of each pair."""
+    profile = get_profile("rml2016a")
+    table = {}
+    for name, config in variants(profile.signal).items():
+        rng = np.random.default_rng(seed)
+        stats = {
+            c: frame_statistics(synthesize_frames(config, c, snr_db, n, profile.length, rng), config)
+            for c in WATCHED
+        }
+        summary = {
+            c: {k: [float(v.mean()), float(v.std())] for k, v in s.items()} for c, s in stats.items()
+        }
+        separation = {}
+        for a, b, key in PAIRS:
+            (ma, sa), (mb, sb) = summary[a][key], summary[b][key]
+            separation[f"{a}/{b} {key}"] = abs(ma - mb) / np.sqrt((sa**2 + sb**2) / 2)
+        table[name] = {"classes": summary, "separation": separation}
+    return table
+
+
+def _frames(config, classes, snrs, per_key, length, rng):
+    x, y = [], []
+    for label, name in enumerate(classes):
+        for snr in snrs:
+            x.append(synthesize_frames(config, name, snr, per_key, length, rng))
+            y.append(np.full(per_key, label))
+    return torch.from_numpy(np.concatenate(x)), torch.from_numpy(np.concatenate(y))
+
+
+def training_check(
+    config: SignalConfig, per_key: int, epochs: int, snrs: tuple[float, ...], seed: int
+) -> dict:
+    """Train cnn1d on rml2016a-class frames made with ``config``; per-class test accuracy."""
+    profile = get_profile("rml2016a")
+    rng = np.random.default_rng(seed)
+    x, y = _frames(config, profile.classes, snrs, per_key, profile.length, rng)
+    xt, yt = _frames(config, profile.classes, snrs, max(20, per_key // 2), profile.length, rng)
+    torch.manual_seed(seed)
+    model = models.build("cnn1d", len(profile.classes), profile.length)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        for batch in torch.randperm(len(x), generator=generator).split(64):
+            loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        predicted = torch.cat([model(part).argmax(1) for part in xt.split(1024)])
+    hit = (predicted == yt).numpy()
+    truth, guess = yt.numpy(), predicted.numpy()
+    per_class = {c: float(hit[truth == i].mean()) for i, c in enumerate(profile.classes)}
+    top_confusion = {}
+    for i, c in enumerate(profile.classes):
+        wrong = guess[(truth == i) & ~hit]
+        if len(wrong):
+            j = np.bincount(wrong, minlength=len(profile.classes)).argmax()
+            share = float(np.mean(guess[truth == i] == j))
+            top_confusion[c] = [profile.classes[j], share]
+    return {
+        "accuracy": float(hit.mean()),
+        "per_class": per_class,
+        "top_confusion": top_confusion,
+        "train_frames": len(x),
+        "test_frames": len(xt),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--snr-db", type=float, default=18.0)
+    parser.add_argument("--frames", type=int, default=400, help="frames per class (statistic)")
+    parser.add_argument("--train-per-key", type=int, default=60, help="frames per (class, SNR)")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--train-variants", default="rml2016a,fading none,carrier phase fixed,"
+                        "analog silence 0,all off")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    report = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+        "load_before": list(os.getloadavg()),
+        "command": "python -m benchmarks.synth_impairments " + " ".join(sys.argv[1:] if argv is None
+                                                                       else argv),
+        "snr_db": args.snr_db,
+    }
+    start = time.perf_counter()
+    stats = statistic_table(args.snr_db, args.frames, args.seed)
+    report["statistic"] = stats
+    report["statistic_seconds"] = round(time.perf_counter() - start, 1)
+    keys = [f"{a}/{b} {k}" for a, b, k in PAIRS]
+    print(f"feature statistic at {args.snr_db:g} dB, {args.frames} frames per class: "
+          "class means, and d' of each pair")
+    print(f"{'variant':28s} {'QPSK c4':>8s} {'8PSK c4':>8s} {'BPSK ku':>8s} {'PAM4 ku':>8s} "
+          f"{'DSB c2':>7s} {'SSB c2':>7s} " + " ".join(f"{k.split()[0]:>13s}" for k in keys))
+    for name, row in stats.items():
+        c = row["classes"]
+        print(f"{name:28s} {c['QPSK']['c4'][0]:8.3f} {c['8PSK']['c4'][0]:8.3f} "
+              f"{c['BPSK']['kurt'][0]:8.3f} {c['PAM4']['kurt'][0]:8.3f} "
+              f"{c['AM-DSB']['c2ac'][0]:7.3f} {c['AM-SSB']['c2ac'][0]:7.3f} "
+              + " ".join(f"{row['separation'][k]:13.2f}" for k in keys))
+    if not args.skip_training:
+        snrs = (10.0, 12.0, 14.0, 16.0, 18.0)
+        base = get_profile("rml2016a").signal
+        table = variants(base)
+        runs = {}
+        print(f"\ncnn1d, {args.epochs} epochs, SNR 10-18 dB, {args.train_per_key} train "
+              "frames per (class, SNR): per-class test accuracy")
+        print(f"{'variant':28s} {'all':>5s} " + " ".join(f"{c:>6s}" for c in WATCHED))
+        for name in args.train_variants.split(","):
+            t0 = time.perf_counter()
+            runs[name] = training_check(table[name], args.train_per_key, args.epochs, snrs,
+                                        args.seed)
+            runs[name]["seconds"] = round(time.perf_counter() - t0, 1)
+            pc = runs[name]["per_class"]
+            print(f"{name:28s} {runs[name]['accuracy']:5.2f} "
+                  + " ".join(f"{pc[c]:6.2f}" for c in WATCHED), flush=True)
+        report["training"] = {"model": "cnn1d", "epochs": args.epochs, "snr_db": list(snrs),
+                              "train_per_key": args.train_per_key, "runs": runs}
+    report["load_after"] = list(os.getloadavg())
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
