@@ -102,6 +102,9 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     Args:
         logits: ``[n, C]`` raw logits.
         labels: ``[n]`` labels in ``[0, C)``.
+
+    Returns:
+        ``[n]`` float64 losses, >= 0.
     """
     logits = np.asarray(logits, dtype=np.float64)
     rows = np.arange(len(logits))
@@ -120,12 +123,16 @@ def tie_break_key(
     later first, a never-learned sample counting as learned after its last presentation; then
     (2) the latest cross-entropy, higher first. Encoded as ``(e + u) / (P + 2)`` with ``e`` the
     first-learned presentation (``P`` if never learned), ``P`` the presentations and
-    ``u = loss / (1 + loss)`` in ``[0, 1]``: below 1, so it never crosses an integer count.
+    ``u = loss / (1 + loss)`` in ``[0, 1]``: below 1, so it never crosses an integer count
+    (exactly lexicographic among samples observed equally often, as in one round's pool).
 
     Args:
         first_learned: ``[n]`` int, 0-based first correct presentation, -1 if never.
         presentations: ``[n]`` int, observations per sample.
         last_loss: ``[n]`` float, cross-entropy at the latest observation (>= 0).
+
+    Returns:
+        ``[n]`` float64 keys in ``[0, 1)``.
     """
     presentations = np.asarray(presentations, dtype=np.float64)
     first = np.asarray(first_learned, dtype=np.float64)
