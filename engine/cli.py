@@ -552,6 +552,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`duse ... | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except _user_errors() as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"duse: error: {message}", file=sys.stderr)
