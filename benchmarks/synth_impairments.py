@@ -14,7 +14,7 @@ Two checks, each run with the rml2016a ``SignalConfig`` and one switch changed a
   per-class test accuracy.
 
     python -m benchmarks.synth_impairments [--frames 400] [--train-per-key 60] [--epochs 5]
-        [--skip-training]
+        [--skip-training] [--merge]
 
 Writes benchmarks/results/synth-impairments.json (machine, load, command and both tables).
 """
@@ -57,12 +57,15 @@ def variants(base: SignalConfig) -> dict[str, SignalConfig]:
         "rml2016a": base,
         "fading none": swap(base, fading="none"),
         "fading flat (1 path, K=4)": swap(base, path_delays_samples=(0.0,), path_gains=(1.0,)),
-        "fading K=1e3 (LOS only)": swap(base, rician_k=1e3, path_delays_samples=(0.0,),
-                                         path_gains=(1.0,)),
+        "fading K=1e3 (LOS only)": swap(
+            base, rician_k=1e3, path_delays_samples=(0.0,), path_gains=(1.0,)
+        ),
         "cfo 0": swap(base, cfo_max_hz=0.0),
         "sro 0": swap(base, sro_max_ppm=0.0),
         "timing none": swap(base, timing_offset="none"),
         "carrier phase fixed": swap(base, carrier_phase=False),
+        # fading draws its own LOS and scatter phases: both must go for a fixed frame phase
+        "phase fixed + fading none": swap(base, carrier_phase=False, fading="none"),
         "normalisation power": swap(base, normalisation="power"),
         "analog silence 0": swap(base, silence_fraction=0.0),
         "AM-SSB noise only": swap(base, am_ssb_noise_only=True),
@@ -108,11 +111,14 @@ def statistic_table(snr_db: float, n: int, seed: int) -> dict[str, dict]:
     for name, config in variants(profile.signal).items():
         rng = np.random.default_rng(seed)
         stats = {
-            c: frame_statistics(synthesize_frames(config, c, snr_db, n, profile.length, rng), config)
+            c: frame_statistics(
+                synthesize_frames(config, c, snr_db, n, profile.length, rng), config
+            )
             for c in WATCHED
         }
         summary = {
-            c: {k: [float(v.mean()), float(v.std())] for k, v in s.items()} for c, s in stats.items()
+            c: {k: [float(v.mean()), float(v.std())] for k, v in s.items()}
+            for c, s in stats.items()
         }
         separation = {}
         for a, b, key in PAIRS:
@@ -178,17 +184,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frames", type=int, default=400, help="frames per class (statistic)")
     parser.add_argument("--train-per-key", type=int, default=60, help="frames per (class, SNR)")
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--train-variants", default="rml2016a,fading none,carrier phase fixed,"
-                        "analog silence 0,all off")
+    parser.add_argument(
+        "--train-variants",
+        default="rml2016a,fading none,carrier phase fixed,analog silence 0,all off",
+    )
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the file's runs made with the same settings"
+    )
     args = parser.parse_args(argv)
+    names = [] if args.skip_training else args.train_variants.split(",")
+    unknown = sorted(set(names) - set(variants(get_profile("rml2016a").signal)))
+    if unknown:
+        parser.error(f"unknown variants {unknown}")
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
         "load_before": list(os.getloadavg()),
-        "command": "python -m benchmarks.synth_impairments " + " ".join(sys.argv[1:] if argv is None
-                                                                       else argv),
+        "command": "python -m benchmarks.synth_impairments "
+        + " ".join(sys.argv[1:] if argv is None else argv),
         "snr_db": args.snr_db,
     }
     start = time.perf_counter()
@@ -196,39 +211,75 @@ def main(argv: list[str] | None = None) -> None:
     report["statistic"] = stats
     report["statistic_seconds"] = round(time.perf_counter() - start, 1)
     keys = [f"{a}/{b} {k}" for a, b, k in PAIRS]
-    print(f"feature statistic at {args.snr_db:g} dB, {args.frames} frames per class: "
-          "class means, and d' of each pair")
-    print(f"{'variant':28s} {'QPSK c4':>8s} {'8PSK c4':>8s} {'BPSK ku':>8s} {'PAM4 ku':>8s} "
-          f"{'DSB c2':>7s} {'SSB c2':>7s} " + " ".join(f"{k.split()[0]:>13s}" for k in keys))
+    print(
+        f"feature statistic at {args.snr_db:g} dB, {args.frames} frames per class: "
+        "class means, and d' of each pair"
+    )
+    print(
+        f"{'variant':28s} {'QPSK c4':>8s} {'8PSK c4':>8s} {'BPSK ku':>8s} {'PAM4 ku':>8s} "
+        f"{'DSB c2':>7s} {'SSB c2':>7s} " + " ".join(f"{k.split()[0]:>13s}" for k in keys)
+    )
     for name, row in stats.items():
         c = row["classes"]
-        print(f"{name:28s} {c['QPSK']['c4'][0]:8.3f} {c['8PSK']['c4'][0]:8.3f} "
-              f"{c['BPSK']['kurt'][0]:8.3f} {c['PAM4']['kurt'][0]:8.3f} "
-              f"{c['AM-DSB']['c2ac'][0]:7.3f} {c['AM-SSB']['c2ac'][0]:7.3f} "
-              + " ".join(f"{row['separation'][k]:13.2f}" for k in keys))
+        print(
+            f"{name:28s} {c['QPSK']['c4'][0]:8.3f} {c['8PSK']['c4'][0]:8.3f} "
+            f"{c['BPSK']['kurt'][0]:8.3f} {c['PAM4']['kurt'][0]:8.3f} "
+            f"{c['AM-DSB']['c2ac'][0]:7.3f} {c['AM-SSB']['c2ac'][0]:7.3f} "
+            + " ".join(f"{row['separation'][k]:13.2f}" for k in keys)
+        )
     if not args.skip_training:
         snrs = (10.0, 12.0, 14.0, 16.0, 18.0)
-        base = get_profile("rml2016a").signal
-        table = variants(base)
-        runs = {}
-        print(f"\ncnn1d, {args.epochs} epochs, SNR 10-18 dB, {args.train_per_key} train "
-              "frames per (class, SNR): per-class test accuracy")
+        table = variants(get_profile("rml2016a").signal)
+        settings = {
+            "model": "cnn1d",
+            "epochs": args.epochs,
+            "snr_db": list(snrs),
+            "train_per_key": args.train_per_key,
+            "seed": args.seed,
+        }
+        runs = _kept_runs(settings) if args.merge else {}
+        report["training"] = {**settings, "runs": runs}
+        print(
+            f"\ncnn1d, {args.epochs} epochs, SNR 10-18 dB, {args.train_per_key} train "
+            "frames per (class, SNR): per-class test accuracy"
+        )
         print(f"{'variant':28s} {'all':>5s} " + " ".join(f"{c:>6s}" for c in WATCHED))
-        for name in args.train_variants.split(","):
+        for name in names:
             t0 = time.perf_counter()
-            runs[name] = training_check(table[name], args.train_per_key, args.epochs, snrs,
-                                        args.seed)
-            runs[name]["seconds"] = round(time.perf_counter() - t0, 1)
-            pc = runs[name]["per_class"]
-            print(f"{name:28s} {runs[name]['accuracy']:5.2f} "
-                  + " ".join(f"{pc[c]:6.2f}" for c in WATCHED), flush=True)
-        report["training"] = {"model": "cnn1d", "epochs": args.epochs, "snr_db": list(snrs),
-                              "train_per_key": args.train_per_key, "runs": runs}
+            run = training_check(table[name], args.train_per_key, args.epochs, snrs, args.seed)
+            run["seconds"] = round(time.perf_counter() - t0, 1)
+            run["command"] = report["command"]
+            run["load_after"] = list(os.getloadavg())
+            runs[name] = run
+            _write(report, start)  # after every run: a long sweep keeps what it finished
+            pc = run["per_class"]
+            print(
+                f"{name:28s} {run['accuracy']:5.2f} " + " ".join(f"{pc[c]:6.2f}" for c in WATCHED),
+                flush=True,
+            )
+    _write(report, start)
+    print(f"wrote {RESULTS}")
+
+
+def _kept_runs(settings: dict) -> dict:
+    """Training runs of the existing results file made with the same ``settings`` (--merge)."""
+    if not RESULTS.exists():
+        return {}
+    old = json.loads(RESULTS.read_text())
+    training = old.get("training", {})
+    if any(training.get(k, v) != v for k, v in settings.items()):
+        return {}
+    runs = training.get("runs", {})
+    for run in runs.values():
+        run.setdefault("command", old.get("command"))
+    return runs
+
+
+def _write(report: dict, start: float) -> None:
     report["load_after"] = list(os.getloadavg())
     report["seconds"] = round(time.perf_counter() - start, 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":
