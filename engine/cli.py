@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import logging
 import os
 import pickle
 import signal
@@ -14,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from engine._internal.cli_config import add_config_arguments, config_from_args
+from engine.config import KINDS
 
 __all__ = ["main"]
-
-log = logging.getLogger(f"duse.{__name__}")
 
 # Errors a user can cause (a bad config, value or file): one line, exit 2. Anything else is a
 # bug, or a failing disk (EIO), and keeps its traceback.
@@ -175,22 +173,19 @@ def _demo(args: argparse.Namespace) -> int:
     """The embedded default job: the quickstart benchmark (a small synthetic set, a reduced
     grid), its dataset summary, results table and report path."""
     from engine.benchmark import BenchmarkConfig
-    from engine.config import read_yaml
+    from engine.config import load_config
     from engine.data.info import dataset_info, format_info
 
-    values = read_yaml(args.config) or {}
-    values.update(out=args.out, data=f"{args.out}/data")
-    generate = dict(values.get("generate") or {})
-    generate.update(
-        {k: v for k, v in (("scale", args.scale), ("seed", args.seed)) if v is not None}
+    given = (("scale", args.scale), ("seed", args.seed))
+    generate = [f"generate.{key}={value}" for key, value in given if value is not None]
+    config = load_config(
+        BenchmarkConfig,
+        args.config,
+        [*generate, *args.overrides],
+        out=args.out,
+        data=f"{args.out}/data",
     )
-    values["generate"] = generate or None
-    config = config_from_args(BenchmarkConfig, _no_file(args), **values)
     return _run_benchmark(config, before=lambda: print(format_info(dataset_info(config.data))))
-
-
-def _no_file(args: argparse.Namespace) -> argparse.Namespace:
-    return argparse.Namespace(**{**vars(args), "config": None})
 
 
 def _run_benchmark(config, before=None) -> int:
@@ -460,7 +455,7 @@ def _parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="config kinds: their JSON Schema")
     config_verbs = config.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     schema = config_verbs.add_parser("schema", help="print a config kind's JSON Schema")
-    schema.add_argument("kind", choices=("expand", "benchmark", "zsl", "generate", "train"))
+    schema.add_argument("kind", choices=KINDS)
     schema.set_defaults(run=_config_schema)
 
     data = commands.add_parser("data", help="generate, convert, inspect and split datasets")

@@ -30,11 +30,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 __all__ = [
-    "CONFIG_KINDS",  # noqa: F822 (module __getattr__: built on first use)
+    "KINDS",
     "ConfigError",
     "ConfigMixin",
     "apply_overrides",
     "config_class",
+    "config_kinds",
     "json_schema",
     "load_config",
     "parse_scalar",
@@ -406,39 +407,30 @@ def _messages(error: ValidationError, root: type) -> list[str]:
 # --- kinds and JSON Schema -----------------------------------------------------------------------
 
 
-def _kinds() -> dict[str, type]:
+KINDS = ("expand", "benchmark", "zsl", "generate", "train")
+
+
+def config_kinds() -> dict[str, type]:
+    """``{kind: config class}`` of every command's config (imported on call: the classes import
+    this module)."""
     from engine.benchmark.config import BenchmarkConfig
     from engine.data.generate import GenerateConfig
     from engine.expansion.config import ExpandConfig
     from engine.training import TrainConfig
     from engine.zsl.config import ZslConfig
 
-    return {
-        "expand": ExpandConfig,
-        "benchmark": BenchmarkConfig,
-        "zsl": ZslConfig,
-        "generate": GenerateConfig,
-        "train": TrainConfig,
-    }
-
-
-def __getattr__(name: str) -> Any:
-    # CONFIG_KINDS imports the config classes, which import this module: built on first use.
-    if name == "CONFIG_KINDS":
-        kinds = _kinds()
-        globals()["CONFIG_KINDS"] = kinds
-        return kinds
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    classes = (ExpandConfig, BenchmarkConfig, ZslConfig, GenerateConfig, TrainConfig)
+    return dict(zip(KINDS, classes, strict=True))
 
 
 def json_schema(kind: str) -> dict[str, Any]:
-    """The JSON Schema of the config ``kind`` (a key of ``CONFIG_KINDS``), with every field's
+    """The JSON Schema of the config ``kind`` (one of :data:`KINDS`), with every field's
     description, default and bounds.
 
     Raises:
         ConfigError: an unknown kind.
     """
-    kinds = _kinds()
+    kinds = config_kinds()
     if kind not in kinds:
         raise ConfigError(f"unknown config kind {kind!r}; known: {sorted(kinds)}")
     return _adapter(kinds[kind]).json_schema()

@@ -204,7 +204,7 @@ class PoolWorker:
         labels = np.asarray(batch["label"], dtype=np.int64)[keep]
         rows = {"id": ids, "label": labels, "snr": np.asarray(batch["snr"], np.float32)[keep]}
         iq = np.asarray(batch["iq"])[keep]  # a boolean index copies: writable, IQ freed after
-        finite = np.isfinite(iq).reshape(len(iq), -1).all(axis=1)
+        finite = np.isfinite(iq).all(axis=tuple(range(1, iq.ndim)))  # also for zero rows
         if not finite.all():  # the data is corrupt, not the scorer
             raise ValueError(
                 f"pool frame id {int(ids[~finite][0])} holds NaN or inf IQ: the dataset is "

@@ -15,9 +15,6 @@ import types
 import typing
 from typing import Any
 
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
-
 __all__ = ["add_config_arguments", "config_from_args", "flag_values"]
 
 _SCALARS = (str, int, float, bool)
@@ -38,17 +35,13 @@ def _scalar_type(annotation: Any) -> type | None:
 
 
 def _description(cls: type, name: str) -> str | None:
-    fields = getattr(cls, "__pydantic_fields__", None) or getattr(cls, "model_fields", {})
-    info = fields.get(name)
-    return getattr(info, "description", None)
+    return cls.__pydantic_fields__[name].description
 
 
 def _default_text(field: dataclasses.Field) -> str:
-    default = field.default
-    if default is dataclasses.MISSING or isinstance(default, FieldInfo):
-        default = getattr(default, "default", dataclasses.MISSING)
-    if default in (dataclasses.MISSING, PydanticUndefined):
-        return "required"
+    default = field.default  # a plain value: engine.config.config_class moves it out of Field
+    if default is dataclasses.MISSING:
+        return "(computed)" if field.default_factory is not dataclasses.MISSING else "required"
     return (
         "none" if default is None else repr(default) if isinstance(default, str) else str(default)
     )
@@ -96,8 +89,15 @@ def add_config_arguments(
                 help=text,
             )  # fmt: skip
         else:
+            choices = typing.get_args(hints[field.name])  # checked by the class, not argparse
+            literal = typing.get_origin(hints[field.name]) is typing.Literal
             metavar = "TEXT" if kind is str else kind.__name__.upper()
-            group.add_argument(*names, dest=f"field_{field.name}", metavar=metavar, help=text)
+            group.add_argument(
+                *names,
+                dest=f"field_{field.name}",
+                metavar="{" + ",".join(map(str, choices)) + "}" if literal else metavar,
+                help=text,
+            )
 
 
 def flag_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:

@@ -81,10 +81,16 @@ def _trial_name(config: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(config.items()) if key != "config")
 
 
-def _logged(body: Callable[..., Any], verbosity: int | None, label: Label) -> Callable[..., Any]:
-    """``body`` behind this process's logging setup, applied in the trial's worker process."""
+def _logged(
+    body: Callable[..., Any], verbosity: int | None, label: Label, cpus: float
+) -> Callable[..., Any]:
+    """``body`` behind this process's logging setup and ``cpus`` torch threads, applied in the
+    trial's worker process."""
 
     def trial(config: dict[str, Any], **parameters: Any) -> Any:
+        import torch
+
+        torch.set_num_threads(max(1, int(cpus)))
         if verbosity is not None:
             configure_logging(verbosity, tag=label(config))
         return body(config, **parameters)
@@ -180,7 +186,7 @@ def run_trials(
 
     ensure_ray()
     log.info("ray tune %s on %s", name, ray.cluster_resources())
-    trainable = _logged(body, current_verbosity(), label)
+    trainable = _logged(body, current_verbosity(), label, cpus_per_trial)
     if parameters:
         trainable = tune.with_parameters(trainable, **parameters)
     tuner = tune.Tuner(

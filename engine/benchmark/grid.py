@@ -215,11 +215,9 @@ def cell_trial(params: dict[str, Any], benchmark: dict[str, Any], splits: dict[i
     The runner (``engine._internal.tune_runner``) has configured this process's logging like
     the driver's, so the cell's per-round lines reach the driver's console.
     """
-    import torch
     from ray import tune
 
     config = BenchmarkConfig.from_dict(benchmark)
-    torch.set_num_threads(max(1, int(config.tune.cpus_per_trial)))
     cell = params["cell"]
     record = run_cell(config, cell, splits[cell["seed"]])
     first = record["evaluations"][config.eval_models[0]]

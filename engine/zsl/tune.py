@@ -39,11 +39,9 @@ def _headline(results: dict[str, Any]) -> dict[str, float]:
 
 def _group_trial(params: dict[str, Any]) -> None:
     """Tune trainable: one (group, seed) run of the full pipeline."""
-    import torch
     from ray import tune
 
     config = ZslConfig.from_dict(params["config"])
-    torch.set_num_threads(max(1, int(config.tune.cpus_per_trial)))
     group = resolve_group(params["group"], read_meta(config.data).classes)
     out_dir = os.path.join(config.out, group.name, f"seed{params['seed']}")
     figures = config.figures and params["seed"] == config.seeds[0]
@@ -95,12 +93,10 @@ def validation_task(
 
 def _search_trial(params: dict[str, Any]) -> None:
     """Tune trainable: one setting evaluated on the validation task."""
-    import torch
     from ray import tune
 
     overrides = {key: params[key] for key in params["space_keys"]}
     config = ZslConfig.from_dict(params["config"]).replace(**overrides, figures=False)
-    torch.set_num_threads(max(1, int(config.tune.cpus_per_trial)))
     group = resolve_group(params["group"], read_meta(config.data).classes)
     pseudo, train_ids, validation_ids = validation_task(config, group)
     results = run_group(

@@ -8,9 +8,10 @@ import yaml
 
 from engine.benchmark import BenchmarkConfig
 from engine.config import (
-    CONFIG_KINDS,
+    KINDS,
     ConfigError,
     apply_overrides,
+    config_kinds,
     json_schema,
     load_config,
     parse_scalar,
@@ -133,7 +134,7 @@ def test_parse_scalar_reads_yaml_1_2():
     assert parse_scalar("[1, 2]") == [1, 2] and parse_scalar("2001-12-14").year == 2001
 
 
-@pytest.mark.parametrize("kind", sorted(CONFIG_KINDS))
+@pytest.mark.parametrize("kind", sorted(KINDS))
 def test_json_schema_of_each_kind_carries_every_description(kind):
     schema = json_schema(kind)
     assert schema["additionalProperties"] is False
@@ -141,7 +142,7 @@ def test_json_schema_of_each_kind_carries_every_description(kind):
     for section in sections:
         for name, prop in section["properties"].items():
             assert prop.get("description"), (kind, name)
-    assert set(schema["properties"]) == {name for name in CONFIG_KINDS[kind].__pydantic_fields__}
+    assert set(schema["properties"]) == {name for name in config_kinds()[kind].__pydantic_fields__}
 
 
 def test_json_schema_of_an_unknown_kind_is_a_config_error():
@@ -189,9 +190,9 @@ ROUND_TRIP = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(CONFIG_KINDS))
+@pytest.mark.parametrize("kind", sorted(KINDS))
 def test_to_dict_round_trips_through_from_dict_and_yaml(kind, tmp_path):
-    cls = CONFIG_KINDS[kind]
+    cls = config_kinds()[kind]
     config = cls.from_dict(ROUND_TRIP[kind])
     body = config.to_dict()
     assert cls.from_dict(body) == config

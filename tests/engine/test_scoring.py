@@ -93,6 +93,14 @@ def test_worker_drops_unwanted_rows_and_scores_like_score_batch(pool):
     np.testing.assert_allclose(rows["score"], -top2_margin(outputs.probs))
 
 
+def test_a_batch_without_wanted_rows_gives_zero_rows(pool):
+    iq = np.random.default_rng(0).standard_normal((6, 2, 128)).astype(np.float32)
+    batch = {"id": np.arange(6), "label": np.arange(6) % 11, "snr": np.zeros(6), "iq": iq}
+    worker = PoolWorker(_model_payload(pool[2]), np.array([100]), scorer=get_scorer("duse"))
+    rows = worker(batch)
+    assert len(rows["id"]) == 0 and len(rows["score"]) == 0
+
+
 def test_ray_pass_equals_local_pass_and_excludes_ids(ray_session, pool):
     uri, split, model = pool
     excluded = split.pool_ids[::7]
