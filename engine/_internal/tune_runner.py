@@ -35,7 +35,7 @@ from ray import tune
 
 from engine._internal.logs import configure_logging, current_verbosity
 
-__all__ = ["TrialFailure", "TuneOutcome", "one_line", "run_trials"]
+__all__ = ["TrialFailure", "TuneOutcome", "run_trials"]
 
 log = logging.getLogger(f"duse.{__name__}")
 
@@ -71,7 +71,7 @@ class TuneOutcome:
     failures: list[TrialFailure]
 
 
-def one_line(error: BaseException | str | None) -> str:
+def _one_line(error: BaseException | str | None) -> str:
     """The last non-empty line of an error's text (Tune wraps trial errors in tracebacks)."""
     lines = [line for line in str(error).strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else type(error).__name__
@@ -107,8 +107,6 @@ class _Progress(tune.Callback):
         self.name = name
         self.label = label
         self.every_s = every_s
-        self.total = 0
-        self.start = self.last = time.monotonic()
 
     def setup(self, total_num_samples: int | None = None, **info: Any) -> None:
         self.total = total_num_samples or 0
@@ -205,9 +203,10 @@ def run_trials(
     )
     grid = tuner.fit()
     results = list(grid)
+    finished = [result for result in results if result.error is None]
     failures = [
-        TrialFailure(result.config, one_line(result.error))
+        TrialFailure(result.config, _one_line(result.error))
         for result in results
         if result.error is not None
     ]
-    return TuneOutcome(grid, [result for result in results if result.error is None], failures)
+    return TuneOutcome(grid, finished, failures)

@@ -131,6 +131,15 @@ def record_path(config: BenchmarkConfig, cell: dict[str, Any]) -> str:
     return os.path.join(cell_dir(config, cell), "cell.json")
 
 
+def finished_record(config: BenchmarkConfig, cell: dict[str, Any]) -> dict[str, Any] | None:
+    """The cell's ``cell.json`` record when the cell finished, else None."""
+    path = record_path(config, cell)
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle)
+
+
 def expand_config(config: BenchmarkConfig, cell: dict[str, Any], split_file: str):
     method = config.method(cell["method"])
     return ExpandConfig(
@@ -172,10 +181,9 @@ def run_cell(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> 
         time: training the round models, scoring, selecting) and ``evaluations``
         (``{model: {accuracy, per_snr, per_class, n, training_s}}``).
     """
-    path = record_path(config, cell)
-    if os.path.exists(path):
-        with open(path) as handle:
-            return json.load(handle)
+    finished = finished_record(config, cell)
+    if finished is not None:
+        return finished
     expansion = expand(expand_config(config, cell, split_file))
     test_ids = Split.load(split_file).test_ids
     num_classes = read_meta(config.data).num_classes
@@ -205,7 +213,7 @@ def run_cell(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> 
         "evaluations": evaluations,
         "manifest": os.path.join(expansion.run_dir, "manifest.parquet"),
     }
-    write_json(path, record, indent=1)
+    write_json(record_path(config, cell), record, indent=1)
     return record
 
 
@@ -300,18 +308,11 @@ def run_benchmark(
         on_prepared()
     config_yaml = yaml.safe_dump(config.to_dict(), sort_keys=False)
     write_text(os.path.join(config.out, CONFIG_NAME), config_yaml)
-    pending = [cell for cell in config.cells() if not os.path.exists(record_path(config, cell))]
-    log.info(
-        "benchmark: %d of %d cells already finished",
-        len(config.cells()) - len(pending),
-        len(config.cells()),
-    )
+    cells = config.cells()
+    pending = [cell for cell in cells if finished_record(config, cell) is None]
+    log.info("benchmark: %d of %d cells already finished", len(cells) - len(pending), len(cells))
     failed = run_grid(config, pending, splits) if pending else []
-    runs = []
-    for cell in config.cells():
-        if os.path.exists(record_path(config, cell)):
-            with open(record_path(config, cell)) as handle:
-                runs.append(json.load(handle))
+    runs = [record for cell in cells if (record := finished_record(config, cell)) is not None]
     tsne = tsne_points(config, runs, splits) if config.figures and runs else None
     report = write_report(config, runs, failed, tsne)
     with open(report) as handle:
