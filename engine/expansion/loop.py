@@ -56,7 +56,7 @@ from engine.expansion.run_dir import (
     check_out_is_not_a_dataset,
     claim_run_directory,
     read_rounds,
-    remove_stale_staging,
+    remove_run_staging,
     write_manifest,
     write_round,
 )
@@ -221,7 +221,7 @@ def _plan(run_dir: RunDirectory, config: ExpandConfig, data: str) -> tuple[Run, 
 def _execute(run: Run, run_dir: RunDirectory, sizes: list[int], resuming: bool, on_round_end):
     """The rounds not done yet, then the final evaluation and report (lock held)."""
     config, split = run.config, run.split
-    remove_stale_staging(run_dir)
+    remove_run_staging(run_dir)
     claim_run_directory(run_dir, config, split)
     records = read_rounds(run_dir, sizes)
     if resuming:

@@ -180,8 +180,9 @@ def check_out_is_not_a_dataset(config: ExpandConfig) -> None:
             raise ValueError(f"out {config.out} is inside the {name} dataset {uri}; choose another")
 
 
-def remove_stale_staging(run_dir: RunDirectory) -> None:
-    """Staging left by an interrupted earlier run (``.NAME.partial-*``); the lock is ours."""
+def remove_run_staging(run_dir: RunDirectory) -> None:
+    """Every staging file (``.NAME.partial-*``) in the run directory: the run lock is ours, so
+    whoever left it is gone (unlike ``atomic.remove_stale_staging``, which checks the owner)."""
     if not run_dir.fs.exists(run_dir.path):
         return
     for path in run_dir.fs.find(run_dir.path, withdirs=True, maxdepth=2):
