@@ -11,7 +11,10 @@ encoded per class as
 
 * ``"onehot"`` (the seed, §2.2.1): one bit per level;
 * ``"thermometer"``: bit j set when the value is >= level j (j >= 1), so ordinal attributes
-  (order, level counts) share bits with their neighbours.
+  (order, level counts) share bits with their neighbours;
+* ``"value"``: the number itself (bools as 0/1; text is an error), one position per
+  attribute, for tables of already-scaled numbers such as the physics semantics
+  (:mod:`engine.zsl.semantics`).
 
 The *attribute vector* is the concatenation over attributes, L2-normalised (f-CLSWGAN). The
 *description encoding* fed to the semantic module's encoding part (Table 1) is a matrix
@@ -31,7 +34,7 @@ import yaml
 
 __all__ = ["ENCODINGS", "AttributeTable", "builtin_tables", "load_attribute_table"]
 
-ENCODINGS = ("onehot", "thermometer")
+ENCODINGS = ("onehot", "thermometer", "value")
 BUILTIN_DIR = Path(__file__).parent / "attributes"
 MIN_DESCRIPTION_LENGTH = 47  # the seed's encoding length (Table 1: 32 x 47)
 
@@ -103,6 +106,8 @@ class AttributeTable:
                 f"class {class_name!r} is missing from attribute table {self.name!r} "
                 f"(it has {list(self.rows)})"
             )
+        if encoding == "value":
+            return [self._value(column, v) for column, v in enumerate(self.rows[class_name])]
         codes = []
         for column, value in enumerate(self.rows[class_name]):
             keys = [_sort_key(level) for level in self._levels(column)]
@@ -114,8 +119,17 @@ class AttributeTable:
             codes.append(code)
         return codes
 
+    def _value(self, column: int, value: Any) -> np.ndarray:
+        if not isinstance(value, bool | int | float):
+            raise ValueError(
+                f"attribute table {self.name!r}: attribute {self.attributes[column]!r} holds "
+                f"{value!r}; the 'value' encoding takes numbers and booleans only"
+            )
+        return np.array([float(value)], np.float32)
+
     def codes(self, classes: list[str] | tuple[str, ...], encoding: str = "onehot") -> np.ndarray:
-        """Unnormalised 0/1 attribute codes ``[c, D]`` float32, one row per class in order.
+        """Unnormalised attribute codes ``[c, D]`` float32 (0/1 unless ``value``), one row per
+        class in order.
 
         Raises:
             KeyError: a class is missing from the table. ValueError: unknown encoding.

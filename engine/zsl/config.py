@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from engine.config import ConfigMixin, config_class, set_dotted
 from engine.config import load_config as _load_config
@@ -210,12 +210,24 @@ class ZslConfig(ConfigMixin):
         description="if set and data does not exist, generate it first: {profile, scale, seed} "
         "(e.g. sigzsl7 at scale 0.25)",
     )
-    attributes: str = Field("sigzsl7", description="a built-in attribute table name or a YAML path")
+    attributes: str = Field(
+        "sigzsl7",
+        description="a built-in attribute table name, a YAML path, or 'physics': vectors "
+        "computed from each class's constellation (engine/zsl/semantics.py)",
+    )
     attribute_columns: list[str] | None = Field(
         None, description="use only these attribute columns (None: all)"
     )
-    attribute_encoding: Literal["onehot", "thermometer"] = Field(
-        "onehot", description="'onehot' (the seed) or 'thermometer'"
+    attribute_encoding: Literal["onehot", "thermometer", "value"] = Field(
+        "onehot",
+        description="'onehot' (the seed), 'thermometer', or 'value' (the numbers themselves; "
+        "meant for attributes: physics)",
+    )
+    constellations: dict[str, Any] | None = Field(
+        None,
+        description="with attributes: physics, class name -> its constellation, for classes "
+        "the generator does not make or to override it: a list of [re, im] points, "
+        "{family, order} (psk, qam, ask, pam, apsk) or a generator name such as 16apsk",
     )
     groups: list[int | dict[str, Any]] = Field(
         default_factory=lambda: [1, 2, 3, 4],
@@ -275,6 +287,24 @@ class ZslConfig(ConfigMixin):
             unknown = sorted(set(generate) - {"profile", "scale", "seed"})
             raise ValueError(f"unknown generate keys {unknown}; known: profile, scale, seed")
         return generate
+
+    @field_validator("constellations")
+    @classmethod
+    def _constellations(
+        cls, constellations: dict[str, Any] | None, info: ValidationInfo
+    ) -> dict[str, Any] | None:
+        if constellations is None:
+            return None
+        from engine.zsl.semantics import PHYSICS, constellation_points
+
+        if info.data.get("attributes") != PHYSICS:
+            raise ValueError(f"constellations need attributes: {PHYSICS}")
+        for name, spec in constellations.items():
+            try:
+                constellation_points(spec)
+            except ValueError as error:
+                raise ValueError(f"constellation of {name!r}: {error}") from None
+        return constellations
 
     def replace(self, **changes: Any) -> ZslConfig:
         """A copy with top-level fields or dotted section fields (``"gan.lr"``) changed.

@@ -42,6 +42,7 @@ from engine.zsl.attributes import AttributeTable, load_attribute_table
 from engine.zsl.config import ClassifierConfig, GroupSplit, SemanticConfig, ZslConfig, resolve_group
 from engine.zsl.evaluation import prototype_baseline, seen_unseen_curve, zsl_metrics
 from engine.zsl.gan import synthesize, train_gan
+from engine.zsl.semantics import PHYSICS, physics_table
 from models.zsl import SemanticModule, ZslClassifier, joint_embedding_loss
 
 __all__ = [
@@ -111,9 +112,18 @@ def ensure_data(config: ZslConfig) -> None:
     generate(options.pop("profile", "sigzsl7"), config.data, executor="local", **options)
 
 
-def load_table(config: ZslConfig) -> AttributeTable:
-    """The configured attribute table (column subset applied)."""
-    table = load_attribute_table(config.attributes)
+def load_table(config: ZslConfig, classes: list[str] | None = None) -> AttributeTable:
+    """The configured attribute table (column subset applied).
+
+    ``attributes: physics`` computes it for ``classes`` from their constellations
+    (:func:`engine.zsl.semantics.physics_table`).
+    """
+    if config.attributes == PHYSICS:
+        if classes is None:
+            raise ValueError("physics semantics are computed for given classes; pass classes")
+        table = physics_table(classes, config.constellations)
+    else:
+        table = load_attribute_table(config.attributes)
     return table.select(config.attribute_columns) if config.attribute_columns else table
 
 
@@ -301,7 +311,7 @@ def run_group(
     watch = _Stopwatch()
     meta = read_meta(config.data)
     classes = list(meta.classes)
-    table = load_table(config)
+    table = load_table(config, classes)
     for name in (*group.seen, *group.unseen):
         if name not in table.rows:
             raise KeyError(
