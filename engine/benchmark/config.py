@@ -189,6 +189,18 @@ class BenchmarkConfig(ConfigMixin):
         description="which paper numbers to show beside ours (rml2016a, sig2019, rml2018a; "
         "None: the generated profile's, if it is one of those)",
     )
+    share_scores: bool = Field(
+        True,
+        description="score each seed's pool once per score function in the first round "
+        "(<out>/score_cache) and select every rate's budget from those scores; the selection "
+        "is the same (False: every cell scores its pool)",
+    )
+    share_cells: bool = Field(
+        True,
+        description="run identical cells once (methods with one score function and the same "
+        "rounds, e.g. duse_no_al and margin): the others get the record with same_as (False: "
+        "every cell runs)",
+    )
     figures: bool = Field(True, description="draw the PNG figures")
     tsne_reference_frames: int = Field(
         2000, ge=1, description="training frames of the t-SNE reference model (Fig. 4)"

@@ -8,7 +8,12 @@ trial; the driver then aggregates the cells into ``results.md``/``.csv``/``.json
 
 Work shared between cells is done once in the driver before any trial starts: the dataset is
 generated once, and one split per seed is written to ``<out>/splits/seed-<s>.json`` and used by
-every cell of that seed. All input checks run before the first trial as well. Each cell writes
+every cell of that seed. All input checks run before the first trial as well. Inside the
+trials, round models are shared through ``<out>/fit_cache`` and first-round pool scores through
+``<out>/score_cache`` (``share_scores``): one scoring pass per seed and score function, every
+rate selecting its budget from it. Identical cells (``share_cells``: the same expansion but for
+the method's name, e.g. ``duse_no_al`` and ``margin``) run once; the others get the record with
+``same_as``. Each cell writes
 ``<out>/cells/<method>/rate-<r>/seed-<s>/cell.json`` last; running the same config again skips
 finished cells and resumes unfinished expansion runs after their last complete round, so failed
 trials are reported and resumed by re-running. A run of another config in the same ``<out>``
@@ -42,6 +47,8 @@ from engine.data.align import build_working_set
 from engine.data.splits import Split, make_own_split, with_dataset
 from engine.data.store import read_frames, read_index, read_meta
 from engine.expansion import ExpandConfig, SplitSpec, budget_size, expand
+from engine.expansion.rounds import scorer_params
+from engine.expansion.score_cache import score_identity
 from engine.training import evaluate, fit
 
 log = logging.getLogger(f"duse.{__name__}")
@@ -51,7 +58,17 @@ log = logging.getLogger(f"duse.{__name__}")
 # scored (as for expand), ``tune`` how the trials are scheduled; ``figures``, ``paper`` and
 # ``tsne_reference_frames`` only shape the report and its figures, drawn anew by every run.
 # Everything else (data, split, methods, rates, seeds, models, training) is compared.
-RESUMABLE_CHANGES = ("out", "scoring", "tune", "figures", "paper", "tsne_reference_frames")
+# ``share_scores`` and ``share_cells`` only decide whether identical work is done once.
+RESUMABLE_CHANGES = (
+    "out",
+    "scoring",
+    "tune",
+    "figures",
+    "paper",
+    "tsne_reference_frames",
+    "share_scores",
+    "share_cells",
+)
 
 
 @dataclass(frozen=True)
@@ -160,6 +177,77 @@ def expand_config(config: BenchmarkConfig, cell: dict[str, Any], split_file: str
     )
 
 
+def score_cache_dir(config: BenchmarkConfig) -> str | None:
+    """``<out>/score_cache``, the first-round pool scores shared by the cells (None: off)."""
+    return os.path.join(config.out, "score_cache") if config.share_scores else None
+
+
+def cell_key(cell: dict[str, Any]) -> tuple[str, float, int]:
+    return cell["method"], cell["rate"], cell["seed"]
+
+
+def cell_signature(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> str:
+    """What a cell computes: its expansion config without the output directory, the scorer and
+    parameters as the score function they name (``duse`` smallest-first is ``margin``)."""
+    expansion = expand_config(config, cell, split_file)
+    scorer, params = score_identity(expansion.scorer, scorer_params(expansion))
+    values = {**expansion.to_dict(), "out": None, "scorer": scorer, "scorer_params": params}
+    return json.dumps(values, sort_keys=True, default=repr)
+
+
+def identical_cells(
+    config: BenchmarkConfig, cells: list[dict[str, Any]], splits: dict[int, str]
+) -> dict[tuple[str, float, int], dict[str, Any]]:
+    """``{cell key: the earlier cell it repeats}`` for every cell whose signature
+    (:func:`cell_signature`) an earlier cell of the grid has; only the first one runs."""
+    first: dict[str, dict[str, Any]] = {}
+    repeats = {}
+    for cell in cells:
+        original = first.setdefault(cell_signature(config, cell, splits[cell["seed"]]), cell)
+        if original is not cell:
+            repeats[cell_key(cell)] = original
+    return repeats
+
+
+def write_repeats(
+    config: BenchmarkConfig,
+    cells: list[dict[str, Any]],
+    repeats: dict[tuple[str, float, int], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Write each unfinished repeated cell's ``cell.json``: its original's record under its own
+    method name and scorer, with ``same_as`` naming the original's method.
+
+    Returns:
+        The repeated cells whose original did not finish, as failed cells.
+    """
+    failed = []
+    for cell in cells:
+        original = repeats.get(cell_key(cell))
+        if original is None or finished_record(config, cell) is not None:
+            continue
+        record = finished_record(config, original)
+        if record is None:
+            failed.append({**cell, "error": f"same as {original['method']}, which did not finish"})
+            continue
+        scorer = config.method(cell["method"]).scorer
+        copy = {**record, **cell, "scorer": scorer, "same_as": original["method"]}
+        write_json(record_path(config, cell), copy, indent=1)
+    return failed
+
+
+def trial_order(config: BenchmarkConfig, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cells in the order Tune starts them: seed by seed (whole seeds finish first), then
+    rate by rate, so trials running at once score different functions and a later rate finds
+    its first round's scores stored."""
+    methods = [method.name for method in config.methods]
+
+    def position(cell: dict[str, Any]) -> tuple[int, int, int]:
+        seed, rate = config.seeds.index(cell["seed"]), config.rates.index(cell["rate"])
+        return seed, rate, methods.index(cell["method"])
+
+    return sorted(cells, key=position)
+
+
 def eval_seed(seed: int, model_index: int) -> int:
     """Training seed of evaluation model ``model_index`` in a cell of ``seed``."""
     return seeds.derived_seed(seed, Stream.EVALUATION, model_index)
@@ -184,7 +272,7 @@ def run_cell(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> 
     finished = finished_record(config, cell)
     if finished is not None:
         return finished
-    expansion = expand(expand_config(config, cell, split_file))
+    expansion = expand(expand_config(config, cell, split_file), score_cache=score_cache_dir(config))
     test_ids = Split.load(split_file).test_ids
     num_classes = read_meta(config.data).num_classes
     evaluations = {}
@@ -244,7 +332,7 @@ def run_grid(
     log.info("benchmark: %d cells to run", len(cells))
     outcome = run_trials(
         cell_trial,
-        {"cell": tune.grid_search(cells)},
+        {"cell": tune.grid_search(trial_order(config, cells))},
         name="benchmark",
         storage_path=os.path.abspath(os.path.join(config.out, "tune")),
         cpus_per_trial=config.tune.cpus_per_trial,
@@ -309,9 +397,17 @@ def run_benchmark(
     config_yaml = yaml.safe_dump(config.to_dict(), sort_keys=False)
     write_text(os.path.join(config.out, CONFIG_NAME), config_yaml)
     cells = config.cells()
-    pending = [cell for cell in cells if finished_record(config, cell) is None]
-    log.info("benchmark: %d of %d cells already finished", len(cells) - len(pending), len(cells))
+    repeats = identical_cells(config, cells, splits) if config.share_cells else {}
+    unfinished = [cell for cell in cells if finished_record(config, cell) is None]
+    pending = [cell for cell in unfinished if cell_key(cell) not in repeats]
+    log.info(
+        "benchmark: %d of %d cells already finished, %d repeat another cell",
+        len(cells) - len(unfinished),
+        len(cells),
+        len(unfinished) - len(pending),
+    )
     failed = run_grid(config, pending, splits) if pending else []
+    failed += write_repeats(config, cells, repeats)
     runs = [record for cell in cells if (record := finished_record(config, cell)) is not None]
     tsne = tsne_points(config, runs, splits) if config.figures and runs else None
     report = write_report(config, runs, failed, tsne)

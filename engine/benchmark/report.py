@@ -423,6 +423,7 @@ def markdown(
     failed: list[dict[str, Any]],
     figures: list[str],
     paired: list[dict[str, Any]] | None = None,
+    same_as: dict[str, str] | None = None,
 ) -> str:
     """The text of ``results.md``.
 
@@ -432,6 +433,7 @@ def markdown(
         failed: the failed cells, each with ``method, rate, seed, error``.
         figures: names of the figures drawn (linked at the end).
         paired: :func:`paired_differences`'s records (None: computed from ``cells``).
+        same_as: ``{method: the method its cells repeat}`` (:func:`same_as_methods`).
 
     Returns:
         The markdown text.
@@ -453,6 +455,12 @@ def markdown(
         f"- {finished} of {len(config.methods) * len(config.rates)} (method, rate) cells "
         f"have runs; {len(failed)} trial(s) failed.",
     ]
+    if same_as:
+        pairs = ", ".join(f"`{copy}` = `{original}`" for copy, original in same_as.items())
+        lines.append(
+            f"- Identical cells, computed once and listed under both names (`share_cells`): "
+            f"{pairs}."
+        )
     if dataset:
         table = "II" if config.balanced else "I"
         lines.append(
@@ -506,6 +514,7 @@ def _write_csv(
     columns = [
         "kind", "method", "eval_model", "rate", "seed", "n", "accuracy", "std",
         "selection_s", "training_s", "budget", "paper_mean", "paper_std", "best_baseline",
+        "same_as",
     ]  # fmt: skip
     columns += [f"vs_{kind}_{key}" for kind in REFERENCES for key in _PAIRED_COLUMNS]
     rows = [
@@ -527,6 +536,7 @@ def _write_csv(
                         key: run[key] for key in ("method", "rate", "seed", "selection_s", "budget")
                     },
                     "eval_model": eval_model,
+                    "same_as": run.get("same_as"),
                     "n": 1,
                     "accuracy": 100 * metrics["accuracy"],
                     "training_s": metrics["training_s"],
@@ -577,8 +587,14 @@ def write_report(
     write_json(os.path.join(config.out, "results.json"), body, indent=1, default=_json_default)
     _write_csv(os.path.join(config.out, "results.csv"), cells, runs, paired)
     path = os.path.join(config.out, "results.md")
-    write_text(path, markdown(config, cells, failed, figures, paired))
+    write_text(path, markdown(config, cells, failed, figures, paired, same_as_methods(runs)))
     return path
+
+
+def same_as_methods(runs: list[dict[str, Any]]) -> dict[str, str]:
+    """``{method: the method it repeats}`` for the methods with cells copied from another's
+    (``same_as``, written by the grid for identical cells)."""
+    return {run["method"]: run["same_as"] for run in runs if run.get("same_as")}
 
 
 def _json_default(value: Any) -> Any:

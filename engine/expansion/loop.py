@@ -173,7 +173,10 @@ def _check_split(split: Split, index: Frames) -> None:
 
 
 def expand(
-    config: ExpandConfig, *, on_round_end: Callable[[RoundRecord], None] | None = None
+    config: ExpandConfig,
+    *,
+    on_round_end: Callable[[RoundRecord], None] | None = None,
+    score_cache: str | None = None,
 ) -> ExpansionResult:
     """Run (or resume) the expansion loop and write the run directory.
 
@@ -185,6 +188,10 @@ def expand(
         config: the run.
         on_round_end: called after each round is written (progress reports, Tune); an
             exception raised there stops the run with everything so far kept.
+        score_cache: a directory URI of first-round pool scores shared between runs (the cells
+            of a benchmark, :mod:`engine.expansion.score_cache`): a first round whose model
+            inputs, score function and pool match a stored entry selects from it instead of
+            scoring the pool; the selection is the same (None: no cache).
 
     Returns:
         The final target set, the manifest and the metrics.
@@ -199,15 +206,18 @@ def expand(
     check_out_is_not_a_dataset(config)
     resuming = check_existing_run(run_dir, config)
     if config.sources() is None:
-        run, sizes = _plan(run_dir, config, config.data)  # every check; nothing written yet
+        # every check; nothing written yet
+        run, sizes = _plan(run_dir, config, config.data, score_cache)
         with run_lock(config.out):
             return _execute(run, run_dir, sizes, resuming, on_round_end)
     with run_lock(config.out):  # own data: the working set is the first thing written
-        run, sizes = _plan(run_dir, config, _prepare_data(run_dir, config))
+        run, sizes = _plan(run_dir, config, _prepare_data(run_dir, config), score_cache)
         return _execute(run, run_dir, sizes, resuming, on_round_end)
 
 
-def _plan(run_dir: RunDirectory, config: ExpandConfig, data: str) -> tuple[Run, list[int]]:
+def _plan(
+    run_dir: RunDirectory, config: ExpandConfig, data: str, score_cache: str | None = None
+) -> tuple[Run, list[int]]:
     """The run's dataset, split and round sizes, every check done (nothing is written)."""
     meta = read_meta(data)
     index = read_index(data)
@@ -215,7 +225,7 @@ def _plan(run_dir: RunDirectory, config: ExpandConfig, data: str) -> tuple[Run, 
     split = _load_or_make_split(run_dir, config, data, index, meta)
     sizes = validate(config, meta, index, split)
     read_finite_frames(data, split.target_ids)  # test and pool are checked as they stream
-    return Run(config, data, meta, index, split), sizes
+    return Run(config, data, meta, index, split, score_cache), sizes
 
 
 def _execute(run: Run, run_dir: RunDirectory, sizes: list[int], resuming: bool, on_round_end):

@@ -20,6 +20,7 @@ from engine.data.splits import (
     Split,
 )
 from engine.data.store import read_frames
+from engine.expansion import score_cache
 from engine.expansion.budget import budget_size, round_sizes
 from engine.expansion.config import ExpandConfig
 from engine.expansion.run_dir import RoundRecord, RunDirectory
@@ -47,16 +48,25 @@ from scorers import (
 log = logging.getLogger(f"duse.{__name__}")
 
 
-def make_scorer(config: ExpandConfig) -> Scorer:
-    """A fresh scorer instance; parameter problems become ``ValueError``s naming the scorer.
+def scorer_params(config: ExpandConfig) -> dict:
+    """The scorer's parameters as the run passes them.
 
     A scorer that takes a ``seed`` (``random``) gets the run's seed unless its parameters give
     one, so seeds of a benchmark draw different subsets even from the same pool.
+
+    Raises:
+        KeyError: an unknown scorer.
     """
     params = dict(config.scorer_params)
+    if "seed" in inspect.signature(scorer_class(config.scorer)).parameters:
+        params.setdefault("seed", config.seed)
+    return params
+
+
+def make_scorer(config: ExpandConfig) -> Scorer:
+    """A fresh scorer instance; parameter problems become ``ValueError``s naming the scorer."""
+    params = scorer_params(config)
     try:
-        if "seed" in inspect.signature(scorer_class(config.scorer)).parameters:
-            params.setdefault("seed", config.seed)
         return get_scorer(config.scorer, **params)
     except TypeError as error:
         raise ValueError(str(error)) from None
@@ -108,13 +118,20 @@ class Run:
     """State shared by the rounds of one :func:`expand` call."""
 
     def __init__(
-        self, config: ExpandConfig, data: str, meta: DatasetMeta, index: Frames, split: Split
+        self,
+        config: ExpandConfig,
+        data: str,
+        meta: DatasetMeta,
+        index: Frames,
+        split: Split,
+        score_cache: str | None = None,
     ):
         self.config = config
         self.data = data  # ``config.data``, or the own-data working set
         self.meta = meta
         self.index = index
         self.split = split
+        self.score_cache = score_cache  # first-round pool scores shared between runs
 
     def train_config(self, round_index: int, stream: int = 0, epochs: int | None = None):
         seed = seeds.derived_seed(self.config.seed, round_index, stream)
@@ -160,24 +177,42 @@ def _select_scores(
     return run.rows_of(chosen, scores.scores[np.searchsorted(scores.ids, chosen)])
 
 
+def _single_model(scorer: Scorer) -> bool:
+    """Whether a pointwise scorer scores with the round model itself (no repeat models)."""
+    return scorer.repeats == 1 and scorer.warmup_epochs is None
+
+
 def _pointwise_round(run: Run, scorer, target, selected, k, round_index, rng):
     """Fit, then score and select in one streaming pass (repeats: averaged full scores)."""
     config = run.config
-    if scorer.repeats == 1 and scorer.warmup_epochs is None:
+    if not _single_model(scorer):
+        pool, model = _pointwise_scores(run, scorer, target, selected, round_index)
+        return _select_scores(run, pool, k, rng), model
+    model = run.fit(target, run.train_config(round_index))
+    rows = score_and_select(
+        model,
+        run.data,
+        run.split.pool_ids,
+        scorer,
+        k,
+        balanced=config.balanced,
+        num_classes=run.meta.num_classes,
+        rng=rng,
+        config=config.scoring,
+        exclude=selected,
+    )
+    return rows, model
+
+
+def _pointwise_scores(run: Run, scorer, target, selected, round_index):
+    """Every remaining pool row's score, by id (repeats: averaged), and the (last) model."""
+    config = run.config
+    if _single_model(scorer):
         model = run.fit(target, run.train_config(round_index))
-        rows = score_and_select(
-            model,
-            run.data,
-            run.split.pool_ids,
-            scorer,
-            k,
-            balanced=config.balanced,
-            num_classes=run.meta.num_classes,
-            rng=rng,
-            config=config.scoring,
-            exclude=selected,
+        pool = score_pool(
+            model, run.data, run.split.pool_ids, scorer, config.scoring, exclude=selected
         )
-        return rows, model
+        return pool, model
     repeat_scores, model = [], None
     for repeat in range(scorer.repeats):
         model = _warmup_model(run, target, round_index, repeat + 1, scorer.warmup_epochs)
@@ -185,8 +220,7 @@ def _pointwise_round(run: Run, scorer, target, selected, k, round_index, rng):
             model, run.data, run.split.pool_ids, scorer, config.scoring, exclude=selected
         )
         repeat_scores.append(pool.scores)
-    averaged = replace(pool, scores=average_repeats(repeat_scores))
-    return _select_scores(run, averaged, k, rng), model
+    return replace(pool, scores=average_repeats(repeat_scores)), model
 
 
 def _warmup_model(run: Run, target, round_index: int, stream: int, epochs: int | None):
@@ -204,6 +238,12 @@ def _warmup_model(run: Run, target, round_index: int, stream: int, epochs: int |
 
 def _dynamics_round(run: Run, scorer: DynamicsScorer, target, selected, k, round_index, rng):
     """Train the round model, observing the pool after every epoch; then score and select."""
+    pool, model = _dynamics_scores(run, scorer, target, selected, round_index)
+    return _select_scores(run, pool, k, rng), model
+
+
+def _dynamics_scores(run: Run, scorer: DynamicsScorer, target, selected, round_index):
+    """Every remaining pool row's dynamics score, by id, and the observed model."""
     config = run.config
     remaining = np.setdiff1d(run.split.pool_ids, selected)
 
@@ -215,8 +255,40 @@ def _dynamics_round(run: Run, scorer: DynamicsScorer, target, selected, k, round
     model = fit(run.config.model, run.data, target, train, on_epoch=observe)
     scores = checked_dynamics_score(scorer, remaining)
     labels = run.index.labels[np.searchsorted(run.index.ids, remaining)].astype(np.int64)
-    pool = SelectedRows(remaining, labels, np.zeros(len(remaining), np.float32), scores)
-    return _select_scores(run, pool, k, rng), model
+    return SelectedRows(remaining, labels, np.zeros(len(remaining), np.float32), scores), model
+
+
+_POOL_SCORES = {"pointwise": _pointwise_scores, "dynamics": _dynamics_scores}
+
+
+def _shared_round(run: Run, scorer: Scorer, target, selected, k, round_index, rng):
+    """A first round through the score cache: the pool's scores read, or computed and stored,
+    then this round's own selection from them (what the uncached procedure selects).
+
+    Returns:
+        ``(rows, model summary, read from the cache)``.
+    """
+    config = run.config
+    pool = np.unique(run.split.pool_ids)
+    name = score_cache.entry_name(
+        model=config.model,
+        data=run.data,
+        train=run.train_config(round_index),
+        seed=config.seed,
+        round_index=round_index,
+        scorer=config.scorer,
+        params=scorer_params(config),
+        batch_size=config.scoring.batch_size,
+        target=target,
+        pool=pool,
+    )
+    entry = score_cache.load(run.score_cache, name, pool)
+    if entry is None:
+        scores, model = _POOL_SCORES[scorer.kind](run, scorer, target, selected, round_index)
+        entry = score_cache.store(run.score_cache, name, scores, model)
+    else:
+        log.info("round %d: pool scores read from the score cache (%s)", round_index, name)
+    return _select_scores(run, entry.scores, k, rng), entry.model, entry.cached
 
 
 def _set_round(run: Run, selector: SetSelector, target, selected, k, round_index, rng):
@@ -263,12 +335,17 @@ def _target_outputs(run: Run, model: FitResult, target: np.ndarray, scorer: Scor
 
 
 def run_round(run: Run, round_index: int, k: int, target, selected) -> RoundRecord:
-    """One round: a fresh scorer, the kind's procedure, and the round's metrics."""
+    """One round: a fresh scorer, the kind's procedure (a shareable first round through the
+    run's score cache, when it has one), and the round's metrics."""
     scorer = make_scorer(run.config)
     rng = seeds.rng(run.config.seed, round_index, Stream.SELECTION)
     procedure = {"pointwise": _pointwise_round, "dynamics": _dynamics_round, "set": _set_round}
     start = time.perf_counter()
-    rows, model = procedure[scorer.kind](run, scorer, target, selected, k, round_index, rng)
+    cached = False
+    if run.score_cache is not None and score_cache.is_shareable(scorer, selected):
+        rows, model, cached = _shared_round(run, scorer, target, selected, k, round_index, rng)
+    else:
+        rows, model = procedure[scorer.kind](run, scorer, target, selected, k, round_index, rng)
     overlap = np.intersect1d(rows.ids, np.concatenate([target, selected]))
     if len(overlap) or len(np.unique(rows.ids)) != k:
         raise RuntimeError(f"round {round_index} selected repeated ids: {overlap[:5].tolist()}")
@@ -288,6 +365,7 @@ def run_round(run: Run, round_index: int, k: int, target, selected) -> RoundReco
         "selected_per_class": np.bincount(rows.labels, minlength=run.meta.num_classes).tolist(),
         "model_quality": quality,
         "warnings": warnings,
+        "scores_cached": cached,
     }
     return RoundRecord(round_index, rows, metrics)
 
