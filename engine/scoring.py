@@ -15,6 +15,9 @@ Two executors run that same class:
   that each pool id came back exactly once.
 * ``"local"``: the dataset's shards read in this process, batch by batch.
 
+Both read only the shards and row groups whose id ranges can hold pool ids
+(:func:`engine.data.store.iter_frames`, :func:`engine.data.store.to_ray_dataset`).
+
 Selection on a stream (:class:`StreamingSelection`) keeps, per class or globally, only the rows
 that can still make the cut, so the driver never holds, sorts or shuffles the whole pool; it
 returns exactly what ``engine.selection.select`` returns on the full arrays.
@@ -37,7 +40,8 @@ from pydantic import Field
 import models
 from engine._internal.logs import configure_logging, current_verbosity
 from engine.config import ConfigMixin, config_class
-from engine.data.store import iter_frames, read_index, to_ray_dataset
+from engine.data.schema import Frames
+from engine.data.store import iter_frames, to_ray_dataset
 from engine.model_outputs import compute_outputs, score_batch
 from engine.selection import class_quotas, select, top_k
 from engine.training import FitResult
@@ -289,7 +293,8 @@ def _checksums(ids: np.ndarray) -> tuple[np.uint64, np.uint64]:
 def _local_batches(
     data_uri: str, wanted: np.ndarray, batch_size: int
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Stored frames of the shards that can hold ``wanted`` ids, in ``batch_size`` pieces."""
+    """The stored frames of the ``wanted`` ids (only their shards and row groups are read), in
+    ``batch_size`` pieces."""
     for frames in iter_frames(data_uri, ids=wanted):
         for start in range(0, len(frames), batch_size):
             part = frames.take(slice(start, start + batch_size))
@@ -313,7 +318,7 @@ def _run_pass(
     worker_kwargs: dict[str, Any],
     config: ScoringConfig,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Yield the worker's output batches over the whole dataset, on the configured executor."""
+    """Yield the worker's output batches over the wanted rows, on the configured executor."""
     device = "cuda" if config.gpus_per_actor > 0 else "cpu"
     if config.executor == "local":
         worker = PoolWorker(**worker_kwargs, device=device, threads=config.threads_per_actor)
@@ -336,7 +341,10 @@ def _run_pass(
         "threads": threads,
         "log_verbosity": current_verbosity(),
     }
-    dataset = to_ray_dataset(data_uri, columns=["id", "label", "snr", "iq"]).map_batches(
+    # Only the shards and row groups that can hold wanted ids are read; the actors keep exactly
+    # the wanted rows (PoolWorker).
+    columns = ["id", "label", "snr", "iq"]
+    dataset = to_ray_dataset(data_uri, columns, ids=worker_kwargs["wanted"]).map_batches(
         PoolWorker,
         fn_constructor_kwargs=constructor,
         batch_size=config.batch_size,
@@ -569,8 +577,8 @@ def score_and_select(
     """
     config = config or ScoringConfig()
     wanted = _wanted_ids(pool_ids, exclude)
-    index = read_index(data_uri)
-    labels = index.labels[_is_member(index.ids, wanted)].astype(np.int64)
+    index = Frames.concat(list(iter_frames(data_uri, with_iq=False, ids=wanted)))  # pool only
+    labels = index.labels.astype(np.int64)
     reads_labels = balanced or bool(scorer.needs & (Needs.LAST_LAYER_GRAD | Needs.INPUT_GRAD))
     if reads_labels and len(labels) and labels.max() >= num_classes:
         raise ValueError(

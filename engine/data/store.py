@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import itertools
 import logging
 import math
 import numbers
+import operator
 import posixpath
 import uuid
 from collections.abc import Iterator, Sequence
@@ -62,6 +64,9 @@ __all__ = [
 log = logging.getLogger(f"duse.{__name__}")
 
 DEFAULT_SHARD_BYTES = 128 * 2**20
+# The unit a subset read skips (by the row group's id statistics). Smaller groups would skip
+# finer, but each carries a ~1 MiB dictionary page of `iq` (measured: +3.8 % of the shard at
+# 16 MiB, +7.7 % at 8 MiB, +15 % at 4 MiB).
 _ROW_GROUP_BYTES = 16 * 2**20
 
 
@@ -432,16 +437,70 @@ def _checked_shard(
     return payload
 
 
-def _read_shard(source: Any, columns: list[str], extra: bool, uri: str, name: str) -> pa.Table:
-    """Decode one shard (a file or a buffer); a broken file is a one-line error naming it."""
+def _read_shard(
+    source: Any,
+    columns: list[str],
+    extra: bool,
+    uri: str,
+    name: str,
+    wanted: np.ndarray | None = None,
+) -> pa.Table:
+    """Decode one shard (a file or a buffer); a broken file is a one-line error naming it.
+
+    With ``wanted`` (sorted unique ids), only the row groups whose id statistics admit some of
+    them are decoded (:func:`_row_groups`) and only the rows holding them are returned.
+    """
     try:
-        present = pq.read_schema(source).names if extra else []
-        source.seek(0)
-        return read_parquet(source, columns + [c for c in EXTRA_COLUMNS if c in present])
+        shard = pq.ParquetFile(source)
+        present = shard.schema_arrow.names if extra else []
+        names = columns + [c for c in EXTRA_COLUMNS if c in present]
+        if wanted is None:
+            return shard.read(columns=names, use_threads=False)
+        groups = _row_groups(shard.metadata, wanted)
+        table = shard.read_row_groups(groups, columns=names, use_threads=False)
     except (pa.ArrowException, OSError) as err:  # pyarrow's IO and thrift errors are OSError
-        raise ValueError(
-            f"{uri}: shard {name} cannot be read as a Parquet shard ({_one_line(err)})"
-        ) from None
+        raise _unreadable(uri, name, err) from None
+    return table.filter(pc.is_in(table.column("id"), pa.array(wanted)))
+
+
+def _unreadable(uri: str, name: str, err: BaseException) -> ValueError:
+    return ValueError(f"{uri}: shard {name} cannot be read as a Parquet shard ({_one_line(err)})")
+
+
+def _id_ranges(metadata: pq.FileMetaData) -> np.ndarray:
+    """``[row groups, 2]`` smallest and largest id of each row group of a shard.
+
+    From the ``id`` column's statistics; a row group without them spans every int64.
+    """
+    paths = [metadata.schema.column(j).path for j in range(metadata.num_columns)]
+    bounds = np.empty((metadata.num_row_groups, 2), np.int64)
+    bounds[:] = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    if "id" not in paths:  # not a shard of this schema: reading it says so
+        return bounds
+    column = paths.index("id")
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(column).statistics
+        if stats is not None and stats.has_min_max:
+            bounds[group] = stats.min, stats.max
+    return bounds
+
+
+def _holds(bounds: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Which inclusive ``[k, 2]`` id ranges hold some of the sorted ``wanted`` ids."""
+    return np.searchsorted(wanted, bounds[:, 1], side="right") > np.searchsorted(
+        wanted, bounds[:, 0]
+    )
+
+
+def _row_groups(metadata: pq.FileMetaData, wanted: np.ndarray) -> list[int]:
+    """The row groups of a shard that can hold some of the sorted ``wanted`` ids."""
+    return np.flatnonzero(_holds(_id_ranges(metadata), wanted)).tolist()
+
+
+def _wanted_in(shard: ShardInfo, wanted: np.ndarray) -> np.ndarray:
+    """The part of the sorted ``wanted`` ids inside the shard's recorded id range."""
+    lo, hi = np.searchsorted(wanted, [shard.id_min, shard.id_max + 1])
+    return wanted[lo:hi]
 
 
 def iter_frames(
@@ -455,7 +514,9 @@ def iter_frames(
     Args:
         uri: dataset directory.
         with_iq: read the ``iq`` column too (otherwise only ``id, label, snr``).
-        ids: keep only these ids (shards that cannot hold any are skipped).
+        ids: keep only these ids. Shards whose recorded id range holds none are not opened,
+            and of the others only the row groups whose id statistics admit some are
+            decoded (a subset costs about its share of the row groups).
         extra: read the provenance columns (``schema.EXTRA_COLUMNS``) the shards have.
 
     Raises:
@@ -467,19 +528,16 @@ def iter_frames(
     columns = ["id", "label", "snr"] + (["iq"] if with_iq else [])
     wanted = None if ids is None else np.unique(np.asarray(ids, np.int64))
     for shard, path in zip(meta.shards, paths, strict=True):
-        if wanted is not None:
-            lo, hi = np.searchsorted(wanted, [shard.id_min, shard.id_max + 1])
-            if lo == hi:
-                continue
+        inside = None if wanted is None else _wanted_in(shard, wanted)
+        if inside is not None and len(inside) == 0:
+            continue
         payload = _checked_shard(fs, path, shard, uri, keep=with_iq)
         if payload is not None:
-            table = _read_shard(pa.BufferReader(payload), columns, extra, uri, shard.name)
+            table = _read_shard(pa.BufferReader(payload), columns, extra, uri, shard.name, inside)
             del payload
         else:
             with fs.open(path, "rb") as handle:
-                table = _read_shard(handle, columns, extra, uri, shard.name)
-        if wanted is not None:
-            table = table.filter(pc.is_in(table.column("id"), pa.array(wanted[lo:hi])))
+                table = _read_shard(handle, columns, extra, uri, shard.name, inside)
         yield frames_from_table(table)
 
 
@@ -506,31 +564,108 @@ def read_index(uri: str) -> Frames:
     return read_frames(uri, with_iq=False)
 
 
-def to_ray_dataset(uri: str, columns: Sequence[str] | None = None, **read_args: Any):
+def to_ray_dataset(
+    uri: str,
+    columns: Sequence[str] | None = None,
+    ids: np.ndarray | None = None,
+    **read_args: Any,
+):
     """The dataset as a lazy ``ray.data.Dataset`` (``iq`` batches come out as ``[n, 2, L]``).
 
-    Every shard is checked against ``dataset.json`` here, in the calling process, before Ray
-    reads it (size always, SHA-256 and Parquet footer once per version of the file), so a
+    Every shard used is checked against ``dataset.json`` here, in the calling process, before
+    Ray reads it (size always, SHA-256 and Parquet footer once per version of the file), so a
     broken shard is a one-line error naming it rather than a failed Ray task.
 
     Args:
         uri: dataset directory.
         columns: columns to read (default all).
+        ids: read only where these ids are: shards whose recorded id range holds none are left
+            out (neither checked nor read), and a filter on ``id`` ranges, pushed down to the
+            Parquet reader, skips the row groups whose statistics hold none. The filter is by
+            range, not exact: other ids of the row groups read come out too (the scoring actors
+            keep the wanted rows).
         **read_args: passed to ``ray.data.read_parquet`` (e.g. ``override_num_blocks``).
 
     Raises:
-        ShardMismatchError: a shard is missing or differs from ``dataset.json``.
-        ValueError: a shard is not a readable Parquet file.
+        ShardMismatchError: a shard used is missing or differs from ``dataset.json``.
+        ValueError: a shard used is not a readable Parquet file.
     """
     import ray.data
 
     meta = read_meta(uri)
     fs, paths = _shard_paths(uri, meta)
+    wanted = None if ids is None else np.unique(np.asarray(ids, np.int64))
+    used = []
     for shard, path in zip(meta.shards, paths, strict=True):
-        _checked_shard(fs, path, shard, uri, keep=False)
-    return ray.data.read_parquet(
-        paths, filesystem=fs, columns=list(columns) if columns else None, **read_args
-    )
+        if wanted is None or len(_wanted_in(shard, wanted)):
+            _checked_shard(fs, path, shard, uri, keep=False)
+            used.append((shard, path))
+    if not used:
+        empty = arrow_schema(meta.length).empty_table()
+        return ray.data.from_arrow(empty.select(list(columns)) if columns else empty)
+    dataset = ray.data.read_parquet([path for _shard, path in used], filesystem=fs, **read_args)
+    ranges = None if wanted is None else _read_ranges(fs, used, wanted, uri)
+    if ranges is not None:
+        dataset = dataset.filter(expr=_ranges_expression(ranges))
+    return dataset.select_columns(list(columns)) if columns else dataset
+
+
+_MAX_ID_RANGES = 64  # terms of the pushed-down id filter; more are merged across small gaps
+
+
+def _read_ranges(
+    fs: fsspec.AbstractFileSystem,
+    used: list[tuple[ShardInfo, str]],
+    wanted: np.ndarray,
+    uri: str,
+) -> list[list[int]] | None:
+    """Inclusive id ranges (at most ``_MAX_ID_RANGES``) covering the row groups that can hold
+    ``wanted`` ids, from the shards' footers; ``None`` when no row group can be skipped."""
+    kept, skipped = [], 0
+    for shard, path in used:
+        try:
+            with fs.open(path, "rb") as handle:
+                bounds = _id_ranges(pq.read_metadata(handle))
+        except (pa.ArrowException, OSError) as err:
+            raise _unreadable(uri, shard.name, err) from None
+        hit = _holds(bounds, _wanted_in(shard, wanted))
+        kept.append(bounds[hit])
+        skipped += int((~hit).sum())
+    kept = np.concatenate(kept)
+    unknown = (kept == [np.iinfo(np.int64).min, np.iinfo(np.int64).max]).all(axis=1)
+    if not skipped or unknown.any():  # nothing to skip, or a row group without statistics
+        return None
+    return _coarsened(_merged(kept), _MAX_ID_RANGES)
+
+
+def _merged(ranges: np.ndarray) -> list[list[int]]:
+    """Inclusive ``[k, 2]`` id ranges sorted, overlapping and touching ones joined."""
+    runs: list[list[int]] = []
+    for lo, hi in sorted(ranges.tolist()):  # Python ints: no overflow at the int64 ends
+        if runs and lo <= runs[-1][1] + 1:
+            runs[-1][1] = max(runs[-1][1], hi)
+        else:
+            runs.append([lo, hi])
+    return runs
+
+
+def _coarsened(runs: list[list[int]], most: int) -> list[list[int]]:
+    """At most ``most`` ranges covering the sorted disjoint ``runs``: the smallest gaps between
+    them are closed (a coarser filter, never a wrong one)."""
+    if len(runs) <= most:
+        return runs
+    gaps = [after[0] - before[1] for before, after in itertools.pairwise(runs)]
+    cuts = sorted(sorted(range(len(gaps)), key=gaps.__getitem__)[len(gaps) - (most - 1) :])
+    firsts, lasts = [0, *(cut + 1 for cut in cuts)], [*cuts, len(runs) - 1]
+    return [[runs[a][0], runs[b][1]] for a, b in zip(firsts, lasts, strict=True)]
+
+
+def _ranges_expression(ranges: list[list[int]]):
+    """A Ray Data predicate: ``id`` inside one of the inclusive ``ranges``."""
+    from ray.data.expressions import col
+
+    terms = [(col("id") >= lo) & (col("id") <= hi) for lo, hi in ranges]
+    return functools.reduce(operator.or_, terms)
 
 
 def _hash_shard(fs: fsspec.AbstractFileSystem, path: str, keep: bool) -> tuple[str, bytes | None]:
