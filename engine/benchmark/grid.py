@@ -253,6 +253,18 @@ def eval_seed(seed: int, model_index: int) -> int:
     return seeds.derived_seed(seed, Stream.EVALUATION, model_index)
 
 
+def model_health(quality: dict[str, Any] | None) -> dict[str, Any]:
+    """``train_accuracy`` (eval mode, on the model's own training frames) and ``near_chance``
+    (``training.learning_warning`` fired) of a fit's quality; None where it was not recorded
+    (a round model from an older fit cache)."""
+    if not quality:
+        return {"train_accuracy": None, "near_chance": None}
+    return {
+        "train_accuracy": round(quality["train_accuracy"], 4),
+        "near_chance": quality["warning"] is not None,
+    }
+
+
 def run_cell(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> dict[str, Any]:
     """One cell: expand (or resume), then train and test every evaluation model.
 
@@ -266,8 +278,9 @@ def run_cell(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> 
     Returns:
         The cell record: the cell's keys, ``scorer``, ``rounds``, ``budget``, sizes,
         ``selected_per_class`` (selected samples per class), ``selection_s`` (the rounds' wall
-        time: training the round models, scoring, selecting) and ``evaluations``
-        (``{model: {accuracy, per_snr, per_class, n, training_s}}``).
+        time: training the round models, scoring, selecting), ``round_models`` (per round:
+        ``round, train_accuracy, near_chance``) and ``evaluations`` (``{model: {accuracy,
+        per_snr, per_class, n, train_accuracy, near_chance, training_s}}``).
     """
     finished = finished_record(config, cell)
     if finished is not None:
@@ -285,7 +298,11 @@ def run_cell(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> 
         training_s = time.perf_counter() - start
         metrics = evaluate(weights, config.data, test_ids, batch_size=config.scoring.batch_size)
         metrics.pop("confusion", None)
-        evaluations[name] = {**metrics, "training_s": round(training_s, 3)}
+        health = model_health(weights.quality)
+        if health["near_chance"]:
+            label, warning = cell_label({"cell": cell}), weights.quality["warning"]
+            log.warning("%s: evaluation model %s %s", label, name, warning)
+        evaluations[name] = {**metrics, **health, "training_s": round(training_s, 3)}
     method = config.method(cell["method"])
     record = {
         **cell,
@@ -298,6 +315,10 @@ def run_cell(config: BenchmarkConfig, cell: dict[str, Any], split_file: str) -> 
             expansion.manifest["label"].astype(np.int64), minlength=num_classes
         ).tolist(),
         "selection_s": round(sum(r["seconds"] for r in expansion.metrics["rounds"]), 3),
+        "round_models": [
+            {"round": r["round"], **model_health(r.get("model_quality"))}
+            for r in expansion.metrics["rounds"]
+        ],
         "evaluations": evaluations,
         "manifest": os.path.join(expansion.run_dir, "manifest.parquet"),
     }

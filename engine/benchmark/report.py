@@ -92,7 +92,9 @@ def aggregate(config: BenchmarkConfig, runs: list[dict[str, Any]]) -> list[dict[
 
     Returns:
         Records with ``method, eval_model, rate, n, seeds, accuracies, mean, std,
-        selection_s, training_s, paper_mean, paper_std``.
+        selection_s, training_s, paper_mean, paper_std`` and the model health
+        (``eval_train_accuracy``, ``round_train_accuracy`` in %, NaN when not recorded;
+        ``eval_near_chance``, ``round_near_chance``: runs with a near-chance model).
     """
     cells = []
     for eval_model in config.eval_models:
@@ -106,6 +108,7 @@ def aggregate(config: BenchmarkConfig, runs: list[dict[str, Any]]) -> list[dict[
                 found.sort(key=lambda run: run["seed"])
                 accuracies = [100 * run["evaluations"][eval_model]["accuracy"] for run in found]
                 training = [run["evaluations"][eval_model]["training_s"] for run in found]
+                health = _health(found, eval_model)
                 paper = paper_value(config, method.name, rate, eval_model)
                 cells.append(
                     {
@@ -121,9 +124,30 @@ def aggregate(config: BenchmarkConfig, runs: list[dict[str, Any]]) -> list[dict[
                         "training_s": _mean(training),
                         "paper_mean": paper[0] if paper else None,
                         "paper_std": paper[1] if paper else None,
+                        **health,
                     }
                 )
     return cells
+
+
+def _health(runs: list[dict[str, Any]], eval_model: str) -> dict[str, Any]:
+    """Model health over a cell's seeds: mean training accuracy (%) of the evaluation model
+    and of the round models, and how many runs had a near-chance one (records from before
+    these fields count as unknown and are left out)."""
+    evaluated = [run["evaluations"][eval_model] for run in runs]
+    rounds = [r for run in runs for r in run.get("round_models", [])]
+
+    def known(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in records if r.get("train_accuracy") is not None]
+
+    return {
+        "eval_train_accuracy": _mean([100 * r["train_accuracy"] for r in known(evaluated)]),
+        "eval_near_chance": sum(bool(r["near_chance"]) for r in known(evaluated)),
+        "round_train_accuracy": _mean([100 * r["train_accuracy"] for r in known(rounds)]),
+        "round_near_chance": sum(
+            any(r["near_chance"] for r in known(run.get("round_models", []))) for run in runs
+        ),
+    }
 
 
 def sign_test_p(differences: np.ndarray) -> float:
@@ -353,6 +377,44 @@ def _time_table(config: BenchmarkConfig, cells: list[dict[str, Any]]) -> list[st
     return lines
 
 
+def _health_table(config: BenchmarkConfig, cells: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines: training accuracy of the evaluation and round models, near-chance runs."""
+    eval_model = config.eval_models[0]
+    lines = [
+        f"## Model health (training accuracy %, evaluation model `{eval_model}` / round "
+        "models, mean over seeds)",
+        "",
+        "Measured in eval mode on each model's own training frames. `!n`: n runs with a "
+        "near-chance model (training accuracy below 1.5/C or too few predicted classes); their "
+        "selection or evaluation says little.",
+        "",
+        "| method | " + " | ".join(_rate_label(r) for r in config.rates) + " |",
+        "|---" * (len(config.rates) + 1) + "|",
+    ]
+    for method in config.methods:
+        texts = []
+        for rate in config.rates:
+            cell = next(
+                c
+                for c in cells
+                if c["method"] == method.name
+                and c["eval_model"] == eval_model
+                and math.isclose(c["rate"], rate)
+            )
+            texts.append(_health_text(cell))
+        lines.append(f"| {method.name} | " + " | ".join(texts) + " |")
+    return lines
+
+
+def _health_text(cell: dict[str, Any]) -> str:
+    if not cell["n"]:
+        return "-"
+    values = [cell["eval_train_accuracy"], cell["round_train_accuracy"]]
+    text = " / ".join("-" if math.isnan(v) else f"{v:.0f}" for v in values)
+    flagged = cell["eval_near_chance"] + cell["round_near_chance"]
+    return text + (f" !{flagged}" if flagged else "")
+
+
 def _difference_texts(record: dict[str, Any] | None) -> list[str]:
     """Markdown cells ``[difference, CI, p (wins/losses)]``; a win is bold, a loss italic."""
     if record is None or record["n"] == 0:
@@ -474,6 +536,7 @@ def markdown(
         lines += ["", *_cross_architecture_table(config, cells)]
     if paired:
         lines += ["", *_paired_section(config, paired)]
+    lines += ["", *_health_table(config, cells)]
     lines += ["", *_time_table(config, cells)]
     if failed:
         lines += ["", "## Failed cells (re-run the same command to resume them)", ""]
@@ -514,7 +577,7 @@ def _write_csv(
     columns = [
         "kind", "method", "eval_model", "rate", "seed", "n", "accuracy", "std",
         "selection_s", "training_s", "budget", "paper_mean", "paper_std", "best_baseline",
-        "same_as",
+        "same_as", "train_accuracy", "near_chance", "round_train_accuracy", "round_near_chance",
     ]  # fmt: skip
     columns += [f"vs_{kind}_{key}" for kind in REFERENCES for key in _PAIRED_COLUMNS]
     rows = [
@@ -523,6 +586,10 @@ def _write_csv(
             **{key: cell[key] for key in ("method", "eval_model", "rate", "n", "std")},
             "accuracy": cell["mean"],
             **{key: cell[key] for key in ("selection_s", "training_s", "paper_mean", "paper_std")},
+            "train_accuracy": cell["eval_train_accuracy"],
+            "near_chance": cell["eval_near_chance"],
+            "round_train_accuracy": cell["round_train_accuracy"],
+            "round_near_chance": cell["round_near_chance"],
             **_paired_columns(cell, paired),
         }
         for cell in cells
@@ -540,10 +607,25 @@ def _write_csv(
                     "n": 1,
                     "accuracy": 100 * metrics["accuracy"],
                     "training_s": metrics["training_s"],
+                    **_run_health(run, metrics),
                 }
             )
     with text_writer(path) as handle:
         _csv_rows(handle, columns, rows)
+
+
+def _run_health(run: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """A run's health columns: accuracies in %, round values over its round models."""
+    rounds = [r for r in run.get("round_models", []) if r.get("train_accuracy") is not None]
+    train = metrics.get("train_accuracy")
+    return {
+        "train_accuracy": None if train is None else 100 * train,
+        "near_chance": metrics.get("near_chance"),
+        "round_train_accuracy": _mean([100 * r["train_accuracy"] for r in rounds])
+        if rounds
+        else None,
+        "round_near_chance": any(r["near_chance"] for r in rounds) if rounds else None,
+    }
 
 
 def _csv_rows(handle, columns: list[str], rows: list[dict[str, Any]]) -> None:

@@ -89,6 +89,41 @@ def test_every_cell_is_run_and_its_statistics_come_from_the_runs(benchmark):
         assert f"{cell['mean']:.2f} ± {cell['std']:.2f}" in table_rows[cell["method"]]
 
 
+def test_every_cell_records_model_health_and_the_report_shows_it(benchmark):
+    with open(os.path.join(benchmark.out, "results.json")) as handle:
+        cells = json.load(handle)["cells"]
+    for run in benchmark.runs:
+        evaluation = run["evaluations"]["cnn1d"]
+        assert 0 <= evaluation["train_accuracy"] <= 1
+        assert isinstance(evaluation["near_chance"], bool)
+        # near chance = below 1.5/C (training.NEAR_CHANCE_FACTOR) or too few classes predicted
+        if evaluation["train_accuracy"] < 1.5 / 11:
+            assert evaluation["near_chance"]
+        assert [r["round"] for r in run["round_models"]] == list(range(1, run["rounds"] + 1))
+        assert all(0 <= r["train_accuracy"] <= 1 for r in run["round_models"])
+    health = [line for line in benchmark.table.splitlines() if "## Model health" in line]
+    assert len(health) == 1
+    for cell in cells:
+        runs = [
+            r
+            for r in benchmark.runs
+            if r["method"] == cell["method"] and math.isclose(r["rate"], cell["rate"])
+        ]
+        train = [100 * r["evaluations"]["cnn1d"]["train_accuracy"] for r in runs]
+        rounds = [100 * m["train_accuracy"] for r in runs for m in r["round_models"]]
+        assert cell["eval_train_accuracy"] == pytest.approx(np.mean(train))
+        assert cell["round_train_accuracy"] == pytest.approx(np.mean(rounds))
+        flagged = sum(r["evaluations"]["cnn1d"]["near_chance"] for r in runs)
+        assert cell["eval_near_chance"] == flagged
+        text = f"{np.mean(train):.0f} / {np.mean(rounds):.0f}"
+        row = next(
+            line
+            for line in benchmark.table.split("## Model health")[1].splitlines()
+            if line.startswith(f"| {cell['method']} |")
+        )
+        assert text in row
+
+
 def test_round_models_shared_between_cells_are_trained_once(benchmark):
     # per seed: one first-round model for random and duse at both rates, and duse's second
     # round per rate (its target differs with the rate)
