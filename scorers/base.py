@@ -19,6 +19,8 @@ __all__ = [
     "DynamicsScorer",
     "ModelOutputs",
     "Needs",
+    "OBSERVED_SETS",
+    "Observe",
     "PointwiseScorer",
     "Scorer",
     "ScorerKind",
@@ -27,6 +29,8 @@ __all__ = [
 ]
 
 ScorerKind = Literal["pointwise", "dynamics", "set"]
+Observe = Literal["target", "pool"]
+OBSERVED_SETS = ("target", "pool")
 
 
 class Needs(enum.Flag):
@@ -210,6 +214,11 @@ class Scorer:
             scores are averaged with :func:`average_repeats` (1: the engine's usual model).
         warmup_epochs: epochs each repeat model is trained for (``None``: the engine's usual
             training). Only read when ``repeats`` or ``warmup_epochs`` asks for fresh models.
+        observed_set: the set the selection model trains on: ``"target"`` (the engine's usual
+            round model, trained on the target set) or ``"pool"`` (trained on the remaining
+            pool, the set selected from, as DeepCore trains on the set it selects a coreset
+            of). Scorers that offer both take it as their ``observe`` parameter
+            (:meth:`_set_observe`).
 
     ``name`` is set by the registry when the class is registered.
     """
@@ -219,10 +228,16 @@ class Scorer:
     needs: ClassVar[Needs] = Needs.NONE
     repeats: int = 1
     warmup_epochs: int | None = None
+    observed_set: Observe = "target"
 
     def _invalid(self, message: str) -> ValueError:
         """A ``ValueError`` whose message names this scorer."""
         return ValueError(f"scorer {self.name!r}: {message}")
+
+    def _set_observe(self, observe: object) -> None:
+        if observe not in OBSERVED_SETS:
+            raise self._invalid(f"observe must be 'target' or 'pool', got {observe!r}")
+        self.observed_set = observe
 
 
 class PointwiseScorer(Scorer):

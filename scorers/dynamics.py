@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 
 from scorers._internal.registry import register
-from scorers.base import DynamicsScorer, ModelOutputs, Needs
+from scorers.base import DynamicsScorer, ModelOutputs, Needs, Observe
 
 __all__ = ["Forgetting", "ForgettingCounts", "count_forgetting", "cross_entropy", "tie_break_key"]
 
@@ -160,14 +160,20 @@ class Forgetting(DynamicsScorer):
 
     Args:
         never_learned: ``"first"`` (Toneva; score = observations) or ``"zero"`` (DeepCore).
+        observe: ``"target"``: the engine trains the round model on the target set and
+            observes the pool after each epoch; ``"pool"``: it trains on the pool itself and
+            counts forgetting on the frames being learned, as Toneva and DeepCore do.
     """
 
     needs = Needs.LOGITS
 
-    def __init__(self, *, never_learned: Literal["first", "zero"] = "first") -> None:
+    def __init__(
+        self, *, never_learned: Literal["first", "zero"] = "first", observe: Observe = "target"
+    ) -> None:
         if never_learned not in ("first", "zero"):
             raise self._invalid(f"never_learned must be 'first' or 'zero', got {never_learned!r}")
         self.never_learned = never_learned
+        self._set_observe(observe)
 
     def _flush(self) -> None:
         """Fold the pending epoch's batches into the counts."""

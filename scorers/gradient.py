@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from scorers._internal.registry import register
-from scorers.base import ModelOutputs, Needs, PointwiseScorer
+from scorers.base import ModelOutputs, Needs, Observe, PointwiseScorer
 
 __all__ = ["GraNd", "gradient_norm"]
 
@@ -30,17 +30,22 @@ class GraNd(PointwiseScorer):
         repeats: independently seeded models the engine trains and scores with (Data Diet and
             DeepCore use 10).
         warmup_epochs: epochs each of them is trained before scoring ("early in training").
+        observe: the set those models train on, ``"target"`` or ``"pool"`` (the set scored,
+            as Data Diet and DeepCore do).
     """
 
     needs = Needs.LAST_LAYER_GRAD
 
-    def __init__(self, *, repeats: int = 10, warmup_epochs: int = 10) -> None:
+    def __init__(
+        self, *, repeats: int = 10, warmup_epochs: int = 10, observe: Observe = "target"
+    ) -> None:
         if not isinstance(repeats, int) or repeats < 1:
             raise self._invalid(f"repeats must be an integer >= 1, got {repeats!r}")
         if not isinstance(warmup_epochs, int) or warmup_epochs < 0:
             raise self._invalid(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}")
         self.repeats = repeats
         self.warmup_epochs = warmup_epochs
+        self._set_observe(observe)
 
     def score(self, outputs: ModelOutputs) -> np.ndarray:
         return gradient_norm(outputs.last_layer_grad)

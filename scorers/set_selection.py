@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from scorers._internal.registry import register
-from scorers.base import ModelOutputs, Needs, SetSelector
+from scorers.base import ModelOutputs, Needs, Observe, SetSelector
 
 __all__ = ["Glister", "Herding", "glister_order", "herding_order"]
 
@@ -177,12 +177,20 @@ class Glister(SetSelector):
         batch_size: the selection batch whose mean-reduced loss scales DeepCore's per-sample
             gradients (128, the paper's runs); the step taken is ``step_size / batch_size``.
         update_every: picks between refreshes of the validation gradient (1: every pick).
+        observe: ``"target"``: the model trains on the target set, which is also the
+            validation set matched; ``"pool"``: it trains on the pool and the pool is the
+            validation set (DeepCore's default without a held-out set).
     """
 
     needs = Needs.EMBEDDING | Needs.PROBS | Needs.LOGITS
 
     def __init__(
-        self, *, step_size: float = 0.1, batch_size: int = 128, update_every: int = 1
+        self,
+        *,
+        step_size: float = 0.1,
+        batch_size: int = 128,
+        update_every: int = 1,
+        observe: Observe = "target",
     ) -> None:
         if not (isinstance(step_size, int | float) and np.isfinite(step_size) and step_size >= 0):
             raise self._invalid(f"step_size must be a finite number >= 0, got {step_size!r}")
@@ -193,6 +201,7 @@ class Glister(SetSelector):
         self.step_size = step_size
         self.batch_size = batch_size
         self.update_every = update_every
+        self._set_observe(observe)
 
     def select(
         self,

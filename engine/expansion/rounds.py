@@ -177,6 +177,14 @@ def _select_scores(
     return run.rows_of(chosen, scores.scores[np.searchsorted(scores.ids, chosen)])
 
 
+def _observed(run: Run, scorer: Scorer, target: np.ndarray, selected: np.ndarray) -> np.ndarray:
+    """The ids the selection model trains on: the target set, or the remaining pool for a
+    scorer that observes the pool (``Scorer.observed_set``)."""
+    if scorer.observed_set == "pool":
+        return np.setdiff1d(run.split.pool_ids, selected)
+    return target
+
+
 def _single_model(scorer: Scorer) -> bool:
     """Whether a pointwise scorer scores with the round model itself (no repeat models)."""
     return scorer.repeats == 1 and scorer.warmup_epochs is None
@@ -214,8 +222,9 @@ def _pointwise_scores(run: Run, scorer, target, selected, round_index):
         )
         return pool, model
     repeat_scores, model = [], None
+    observed = _observed(run, scorer, target, selected)
     for repeat in range(scorer.repeats):
-        model = _warmup_model(run, target, round_index, repeat + 1, scorer.warmup_epochs)
+        model = _warmup_model(run, observed, round_index, repeat + 1, scorer.warmup_epochs)
         pool = score_pool(
             model, run.data, run.split.pool_ids, scorer, config.scoring, exclude=selected
         )
@@ -223,8 +232,9 @@ def _pointwise_scores(run: Run, scorer, target, selected, round_index):
     return replace(pool, scores=average_repeats(repeat_scores)), model
 
 
-def _warmup_model(run: Run, target, round_index: int, stream: int, epochs: int | None):
-    """A repeat's model: trained ``epochs`` (None: as configured; 0: freshly initialised)."""
+def _warmup_model(run: Run, train_ids, round_index: int, stream: int, epochs: int | None):
+    """A repeat's model: trained on ``train_ids`` for ``epochs`` (None: as configured; 0:
+    freshly initialised)."""
     if epochs == 0:
         torch_seed = seeds.derived_seed(run.config.seed, round_index, stream)
         with torch.random.fork_rng():
@@ -233,7 +243,7 @@ def _warmup_model(run: Run, target, round_index: int, stream: int, epochs: int |
         return FitResult(
             run.config.model, run.meta.num_classes, run.meta.length, model.state_dict()
         )
-    return run.fit(target, run.train_config(round_index, stream, epochs))
+    return run.fit(train_ids, run.train_config(round_index, stream, epochs))
 
 
 def _dynamics_round(run: Run, scorer: DynamicsScorer, target, selected, k, round_index, rng):
@@ -252,7 +262,8 @@ def _dynamics_scores(run: Run, scorer: DynamicsScorer, target, selected, round_i
             checked_observe(scorer, epoch, outputs)
 
     train = replace(run.train_config(round_index), workers=0)  # per-epoch hook: in-process
-    model = fit(run.config.model, run.data, target, train, on_epoch=observe)
+    observed = _observed(run, scorer, target, selected)
+    model = fit(run.config.model, run.data, observed, train, on_epoch=observe)
     scores = checked_dynamics_score(scorer, remaining)
     labels = run.index.labels[np.searchsorted(run.index.ids, remaining)].astype(np.int64)
     return SelectedRows(remaining, labels, np.zeros(len(remaining), np.float32), scores), model
@@ -294,7 +305,7 @@ def _shared_round(run: Run, scorer: Scorer, target, selected, k, round_index, rn
 def _set_round(run: Run, selector: SetSelector, target, selected, k, round_index, rng):
     """Fit, gather the pool's features in one sharded pass, then the greedy selector picks."""
     config = run.config
-    model = run.fit(target, run.train_config(round_index))
+    model = run.fit(_observed(run, selector, target, selected), run.train_config(round_index))
     parts = [
         outputs
         for outputs, _ in pool_outputs(
@@ -303,7 +314,10 @@ def _set_round(run: Run, selector: SetSelector, target, selected, k, round_index
     ]
     features = ModelOutputs.concat(parts)
     features = features.subset(np.argsort(features.ids, kind="stable"))
-    target_outputs = _target_outputs(run, model, target, selector)
+    # the validation set: the target, or the pool itself when the selector observes the pool
+    target_outputs = (
+        features if selector.observed_set == "pool" else _target_outputs(run, model, target, selector)
+    )
     chosen = select_set(
         selector,
         features,
