@@ -4,8 +4,11 @@
 ``working_dir`` (``.gitignore`` and ``.rayignore`` are honoured, reference/ray.md 5), so
 ``engine``, ``scorers``, ``models`` and ``jobs`` import on every worker without an install.
 ``start_local_head`` starts ``ray start --head --block`` as its own process group, bound to
-127.0.0.1 on free ports with its own temp dir, and records its pid in a state directory;
-``stop_local_head`` stops it by that pid (never ``ray stop``, which kills every Ray on the host).
+127.0.0.1 on free ports with its own temp dir, and records its pid in a state directory; with
+``workers=N`` it adds N worker nodes the same way (``ray start --address=HEAD --block``, one
+raylet, object store and temp dir each, a marker resource ``duse_worker_<i>`` each): a multi-node
+cluster on one host, each node on its own loopback address. ``stop_local_head`` stops the
+workers and the head by their pids (never ``ray stop``, which kills every Ray on the host).
 docs/cluster.md is the user guide.
 """
 
@@ -27,16 +30,18 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from engine._internal.atomic import write_json
 from engine._internal.process import pid_alive
+from engine._internal.ray_runtime import STORAGE_ENV
 
 __all__ = [
     "PROJECT_ROOT",
     "LocalHead",
+    "LocalWorker",
     "available_jobs",
     "default_address",
     "follow_logs",
@@ -69,6 +74,15 @@ HEAD_PORTS = (
     "metrics-export-port",
     "runtime-env-agent-port",
 )
+# Every port a worker node opens (its raylet, object manager and agents; the rest is the head's).
+WORKER_PORTS = (
+    "node-manager-port",
+    "object-manager-port",
+    "dashboard-agent-grpc-port",
+    "dashboard-agent-listen-port",
+    "metrics-export-port",
+    "runtime-env-agent-port",
+)
 # Environment of a loopback head and of its clients (reference/ray.md 5 and 7): no usage
 # stats, node IP 127.0.0.1 on Linux, fast SIGTERM teardown.
 LOCAL_HEAD_ENV = {
@@ -76,6 +90,14 @@ LOCAL_HEAD_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
 }
+# A cluster with worker nodes cannot keep node IP 127.0.0.1 (Ray 2.60): `ray start --address`
+# refuses to run with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, and with it on, Ray rewrites the
+# address "127.0.0.1" (and "localhost") to the host's interface IP (services.py
+# resolve_ip_for_localhost). So each node gets its own address in 127.0.0.0/8, which Ray keeps
+# as given: the head 127.0.0.2, worker i 127.0.0.<2+i>. For such a node IP, Ray's GCS, raylets
+# and agents listen on every interface (the job server stays on 127.0.0.1): docs/cluster.md 1.
+MULTI_NODE_IP = "127.0.0.{}"
+MULTI_NODE_ENV = {**LOCAL_HEAD_ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}
 
 
 def default_address() -> str:
@@ -204,16 +226,43 @@ def wait_for_job(address: str, job_id: str, timeout_s: float = 3600.0) -> dict[s
 
 
 @dataclass(frozen=True)
+class LocalWorker:
+    """A worker node of a local cluster (:func:`start_local_head` with ``workers``).
+
+    Attributes:
+        pid: pid of its ``ray start --address=... --block`` (leader of its own process group).
+        resource: its marker resource, ``duse_worker_<i>`` (1 unit): ``ray.nodes()`` and the
+            state API tell the nodes apart by it, and a task can be pinned with
+            ``resources={"duse_worker_1": 0.01}``.
+        ip: its node IP, ``127.0.0.<2+i>``.
+        num_cpus: its logical CPUs.
+        temp_dir: its own Ray temp dir (session, logs, object spilling).
+    """
+
+    pid: int
+    resource: str
+    ip: str
+    num_cpus: int
+    temp_dir: str
+
+
+@dataclass(frozen=True)
 class LocalHead:
-    """A Ray head started by :func:`start_local_head`.
+    """A Ray head started by :func:`start_local_head`, and the worker nodes started with it.
 
     Attributes:
         pid: pid of ``ray start --block`` (the leader of its own process group).
-        address: GCS address, ``127.0.0.1:<port>`` (``ray.init(address=...)``).
+        address: GCS address, ``127.0.0.1:<port>`` (``127.0.0.2:<port>`` with workers), for
+            ``ray.init(address=...)``.
         dashboard_url: job server URL, ``http://127.0.0.1:<port>`` (``duse submit --address``).
         temp_dir: the head's Ray temp dir (sessions, logs, its ``ray_current_cluster`` file).
-        state_dir: where ``head.json`` and ``head.log`` live.
+        state_dir: where ``head.json``, ``head.log`` and ``worker-<i>.log`` live.
         auth_mode: the head's ``RAY_AUTH_MODE``; clients need the same.
+        workers: the worker nodes, in start order (none: a one-node cluster).
+        storage: the directory every node of this cluster reads and writes
+            (``<state_dir>/storage``: one host, so any local directory is shared), exported
+            to every node as ``DUSE_RAY_STORAGE`` for Ray Train's run files; Tune's
+            ``storage_path`` (a job's ``out``) belongs there too.
     """
 
     pid: int
@@ -222,22 +271,30 @@ class LocalHead:
     temp_dir: str
     state_dir: str
     auth_mode: str
+    workers: tuple[LocalWorker, ...] = field(default=())
+    storage: str | None = None
+
+    @property
+    def pids(self) -> list[int]:
+        """The head's pid and every worker's, workers first (the order they are stopped in)."""
+        return [*(worker.pid for worker in reversed(self.workers)), self.pid]
 
     def client_env(self) -> dict[str, str]:
-        """Environment variables a client of this head needs (job server address, auth)."""
-        return {
-            "RAY_API_SERVER_ADDRESS": self.dashboard_url,
-            "RAY_AUTH_MODE": self.auth_mode,
-        }
+        """Environment variables a client of this head needs (job server address, auth, and
+        the shared storage of a multi-node cluster for a driver that joins it directly)."""
+        env = {"RAY_API_SERVER_ADDRESS": self.dashboard_url, "RAY_AUTH_MODE": self.auth_mode}
+        if self.storage is not None:
+            env[STORAGE_ENV] = self.storage
+        return env
 
 
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct ports free on 127.0.0.1 right now."""
+def _free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports free on ``host`` right now (``""``: on every interface)."""
     sockets = []
     try:
         for _ in range(count):
             handle = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            handle.bind(("127.0.0.1", 0))
+            handle.bind((host, 0))
             sockets.append(handle)
         return [handle.getsockname()[1] for handle in sockets]
     finally:
@@ -271,60 +328,147 @@ def start_local_head(
     num_cpus: int = 4,
     num_gpus: int | None = None,
     auth_mode: str = "disabled",
+    workers: int = 0,
+    worker_cpus: int = 2,
+    object_store_memory: int | None = None,
     timeout_s: float = 90.0,
 ) -> LocalHead:
-    """Start a Ray head (with job server) on 127.0.0.1 and wait until it accepts jobs.
+    """Start a Ray head (with job server) on 127.0.0.1, and ``workers`` worker nodes, and wait
+    until the head accepts jobs and every worker has joined.
 
     The head runs ``ray start --head --block`` in its own process group, on free ports, with
-    the Ray temp dir ``<state_dir>/ray``; ``python`` in job entrypoints resolves to this
-    interpreter's environment. ``head.json`` in ``state_dir`` records it for
-    :func:`stop_local_head`.
+    the Ray temp dir ``<state_dir>/ray``; each worker runs ``ray start --address=HEAD --block``
+    the same way, with its own raylet, object store, ports and temp dir
+    ``<state_dir>/worker-<i>``, ``worker_cpus`` logical CPUs and the marker resource
+    ``duse_worker_<i>``. Alone, the head's node IP is 127.0.0.1 and every port it opens is on
+    127.0.0.1; with workers, node IPs are 127.0.0.2 (head) and 127.0.0.<2+i> (see
+    :data:`MULTI_NODE_IP`). The job server is on 127.0.0.1 either way. ``python`` in job
+    entrypoints resolves to this interpreter's environment. ``head.json`` in ``state_dir``
+    records every pid for :func:`stop_local_head`.
+
+    With workers, ``<state_dir>/storage`` is the cluster's shared storage: every node gets it
+    as ``DUSE_RAY_STORAGE`` (Ray Train's run files, :mod:`engine._internal.ray_train`), and
+    :meth:`LocalHead.client_env` names it for drivers that join with ``ray.init``.
 
     Args:
-        state_dir: where the head keeps its state; short, because Ray's unix socket paths
+        state_dir: where the cluster keeps its state; short, because Ray's unix socket paths
             must stay under ~107 characters (default: a new directory under /tmp).
-        num_cpus: logical CPUs; more than the cores is fine and avoids Ray Data's
-            all-CPUs-taken hang (reference/ray.md 0.2).
-        num_gpus: logical GPUs (default: Ray detects them).
-        auth_mode: ``RAY_AUTH_MODE`` of the head, ``disabled`` or ``token`` (clients then set
-            ``RAY_AUTH_MODE=token`` and read the token file ``ray get-auth-token`` prints).
-        timeout_s: give up (and stop the head) when the job server is not up by then.
+        num_cpus: the head's logical CPUs; more than the cores is fine and avoids Ray Data's
+            all-CPUs-taken hang (reference/ray.md 0.2). With workers, 0 keeps every task and
+            trial off the head (drivers and the job server only), as on a real cluster.
+        num_gpus: the head's logical GPUs (default: Ray detects them).
+        auth_mode: ``RAY_AUTH_MODE`` of every node, ``disabled`` or ``token`` (clients then
+            set ``RAY_AUTH_MODE=token`` and read the token file ``ray get-auth-token`` prints).
+        workers: worker nodes to add (0: a one-node cluster).
+        worker_cpus: logical CPUs of each worker node.
+        object_store_memory: bytes of each node's object store (default: Ray's, 30% of memory).
+        timeout_s: give up (and stop what started) when the job server or a worker is not up
+            by then.
 
     Raises:
         FileExistsError: ``state_dir`` already records a running head.
-        ValueError: a bad ``auth_mode``.
-        RuntimeError: the head exited or did not come up in time (its log is in the message).
+        ValueError: a bad ``auth_mode``, ``workers`` or ``worker_cpus``.
+        RuntimeError: a node exited or did not come up in time (its log is in the message).
     """
     if auth_mode not in ("disabled", "token"):
         raise ValueError(f"auth_mode must be 'disabled' or 'token', got {auth_mode!r}")
+    if workers < 0 or (workers and worker_cpus < 1):
+        raise ValueError(f"need workers >= 0 and worker_cpus >= 1, got {workers}, {worker_cpus}")
     state = Path(state_dir or tempfile.mkdtemp(prefix="dh", dir="/tmp"))
     state.mkdir(parents=True, exist_ok=True)
     previous = _read_state(state)
     if previous is not None and pid_alive(previous.pid):
         raise FileExistsError(f"{state} already has a running head (pid {previous.pid})")
+    storage = None
+    if workers:
+        storage = str(state / "storage")
+        os.makedirs(storage, exist_ok=True)
     temp_dir = state / "ray"
-    ports = dict(zip(HEAD_PORTS, _free_ports(len(HEAD_PORTS)), strict=True))
+    head_ip = MULTI_NODE_IP.format(2) if workers else "127.0.0.1"
+    bind = "" if workers else "127.0.0.1"  # multi-node Ray listens on every interface
+    ports = dict(zip(HEAD_PORTS, _free_ports(len(HEAD_PORTS), bind), strict=True))
+    options = [f"--object-store-memory={object_store_memory}"] if object_store_memory else []
     command = [
-        _ray_executable(),
-        "start",
         "--head",
-        "--block",
-        "--node-ip-address=127.0.0.1",
+        f"--node-ip-address={head_ip}",
         "--dashboard-host=127.0.0.1",
         "--include-dashboard=true",
         f"--num-cpus={num_cpus}",
         f"--temp-dir={temp_dir}",
-        "--disable-usage-stats",
         *(f"--{name}={port}" for name, port in ports.items()),
+        *options,
     ]
     if num_gpus is not None:
         command.append(f"--num-gpus={num_gpus}")
-    env = {**os.environ, **LOCAL_HEAD_ENV, "RAY_AUTH_MODE": auth_mode}
+    env = _node_env(auth_mode, storage, MULTI_NODE_ENV if workers else LOCAL_HEAD_ENV)
+    log_path = state / "head.log"
+    process = _start_node(command, env, log_path)
+    head = LocalHead(
+        pid=process.pid,
+        address=f"{head_ip}:{ports['port']}",
+        dashboard_url=f"http://127.0.0.1:{ports['dashboard-port']}",
+        temp_dir=str(temp_dir),
+        state_dir=str(state),
+        auth_mode=auth_mode,
+        storage=storage,
+    )
+    _write_state(state, head)
+    deadline = time.monotonic() + timeout_s
+    while not _dashboard_ready(head.dashboard_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            _give_up(state, log_path, "Ray head")
+        time.sleep(0.5)
+    log.info("Ray head pid %d: %s, jobs at %s", head.pid, head.address, head.dashboard_url)
+    started = []
+    for index in range(1, workers + 1):  # started together, then awaited together
+        worker_ports = _free_ports(len(WORKER_PORTS), bind)
+        worker = LocalWorker(
+            pid=0,
+            resource=f"duse_worker_{index}",
+            ip=MULTI_NODE_IP.format(2 + index),
+            num_cpus=worker_cpus,
+            temp_dir=str(state / f"worker-{index}"),
+        )
+        command = [
+            f"--address={head.address}",
+            f"--node-ip-address={worker.ip}",
+            f"--num-cpus={worker_cpus}",
+            "--num-gpus=0",
+            f"--resources={json.dumps({worker.resource: 1})}",
+            f"--temp-dir={worker.temp_dir}",
+            *(f"--{name}={port}" for name, port in zip(WORKER_PORTS, worker_ports, strict=True)),
+            *options,
+        ]
+        process = _start_node(command, env, state / f"worker-{index}.log")
+        started.append((process, replace(worker, pid=process.pid)))
+        head = replace(head, workers=(*head.workers, started[-1][1]))
+        _write_state(state, head)
+    for index, (process, worker) in enumerate(started, 1):
+        while not _node_joined(head.dashboard_url, worker.resource):
+            if process.poll() is not None or time.monotonic() > deadline:
+                _give_up(state, state / f"worker-{index}.log", f"Ray worker {index}")
+            time.sleep(0.5)
+        log.info(
+            "Ray worker %d pid %d on %s: %d CPUs", index, worker.pid, worker.ip, worker.num_cpus
+        )
+    return head
+
+
+def _node_env(auth_mode: str, storage: str | None, base: dict[str, str]) -> dict[str, str]:
+    """The environment of a local node's ``ray start`` (and so of its Ray workers)."""
+    env = {**os.environ, **base, "RAY_AUTH_MODE": auth_mode}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("RAY_ADDRESS", None)
-    log_path = state / "head.log"
+    if storage is not None:
+        env[STORAGE_ENV] = storage
+    return env
+
+
+def _start_node(options: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """``ray start --block OPTIONS`` in its own process group, output to ``log_path``."""
+    command = [_ray_executable(), "start", "--block", "--disable-usage-stats", *options]
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
             env=env,
             stdout=log_file,
@@ -332,24 +476,27 @@ def start_local_head(
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopped by pid, never `ray stop`
         )
-    head = LocalHead(
-        pid=process.pid,
-        address=f"127.0.0.1:{ports['port']}",
-        dashboard_url=f"http://127.0.0.1:{ports['dashboard-port']}",
-        temp_dir=str(temp_dir),
-        state_dir=str(state),
-        auth_mode=auth_mode,
+
+
+def _give_up(state: Path, log_path: Path, what: str) -> None:
+    """Stop everything started in ``state`` and raise with ``log_path``'s tail."""
+    stop_local_head(state)
+    tail = log_path.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"{what} did not start (log {log_path}):\n{tail}")
+
+
+def _node_joined(dashboard_url: str, resource: str) -> bool:
+    """True once an alive node holding ``resource`` is registered with the head (state API)."""
+    url = f"{dashboard_url}/api/v0/nodes?limit=1000&detail=1"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            nodes = json.loads(response.read())["data"]["result"]["result"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
+        return False
+    return any(
+        node.get("state") == "ALIVE" and resource in node.get("resources_total", {})
+        for node in nodes
     )
-    _write_state(state, head)
-    deadline = time.monotonic() + timeout_s
-    while not _dashboard_ready(head.dashboard_url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_local_head(state)
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"Ray head did not start (log {log_path}):\n{tail}")
-        time.sleep(0.5)
-    log.info("Ray head pid %d: %s, jobs at %s", head.pid, head.address, head.dashboard_url)
-    return head
 
 
 def _write_state(state: Path, head: LocalHead) -> None:
@@ -360,7 +507,9 @@ def _read_state(state: Path) -> LocalHead | None:
     path = state / STATE_FILE
     if not path.exists():
         return None
-    return LocalHead(**json.loads(path.read_text()))
+    record = json.loads(path.read_text())
+    workers = tuple(LocalWorker(**worker) for worker in record.pop("workers", ()))
+    return LocalHead(**record, workers=workers)
 
 
 def local_head(state_dir: str | Path) -> LocalHead | None:
@@ -370,28 +519,40 @@ def local_head(state_dir: str | Path) -> LocalHead | None:
 
 
 def stop_local_head(state_dir: str | Path, timeout_s: float = 30.0) -> bool:
-    """Stop the head recorded in ``state_dir`` by its pid; returns False if none was running.
+    """Stop the cluster recorded in ``state_dir`` by its pids; returns False if its head was not
+    running.
 
-    Sends SIGTERM to the ``ray start --block`` process, which shuts its Ray processes down;
-    whatever of its process group is left after ``timeout_s`` gets SIGKILL. Removes
-    ``head.json``; logs stay in the state directory.
+    The worker nodes (together), then the head, get SIGTERM on their ``ray start --block``
+    process, which shuts that node's Ray processes down; whatever of a node's process group is
+    left after ``timeout_s`` gets SIGKILL. Nothing else is signalled. Removes ``head.json``;
+    logs and the shared storage stay in the state directory.
     """
     state = Path(state_dir)
     head = _read_state(state)
     if head is None:
         return False
     running = pid_alive(head.pid)
-    if running:
-        os.kill(head.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while pid_alive(head.pid) and time.monotonic() < deadline:
-            _reap(head.pid)
-            time.sleep(0.2)
-        _kill_group(head.pid)
+    _stop_nodes([worker.pid for worker in head.workers], timeout_s)
+    _stop_nodes([head.pid], timeout_s)
     (state / STATE_FILE).unlink(missing_ok=True)
     # A stale address file makes a later plain ray.init() try to join a dead head.
     Path(head.temp_dir, "ray_current_cluster").unlink(missing_ok=True)
     return running
+
+
+def _stop_nodes(pids: list[int], timeout_s: float) -> None:
+    """SIGTERM to each node's ``ray start --block``, SIGKILL to what is left of its process
+    group once it exited or after ``timeout_s``."""
+    alive = [pid for pid in pids if pid > 0 and pid_alive(pid)]
+    for pid in alive:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while any(pid_alive(pid) for pid in alive) and time.monotonic() < deadline:
+        for pid in alive:
+            _reap(pid)
+        time.sleep(0.2)
+    for pid in alive:
+        _kill_group(pid)
 
 
 def _reap(pid: int) -> None:

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 __all__ = [
+    "OBSERVED_SETS",
     "DynamicsScorer",
     "ModelOutputs",
     "Needs",
-    "OBSERVED_SETS",
     "Observe",
     "PointwiseScorer",
     "Scorer",

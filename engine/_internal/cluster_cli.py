@@ -125,12 +125,22 @@ def _stop(args: argparse.Namespace) -> int:
 def _local_up(args: argparse.Namespace) -> int:
     try:
         head = cluster.start_local_head(
-            args.dir, num_cpus=args.num_cpus, num_gpus=args.num_gpus, auth_mode=args.auth
+            args.dir,
+            num_cpus=args.num_cpus,
+            num_gpus=args.num_gpus,
+            auth_mode=args.auth,
+            workers=args.workers,
+            worker_cpus=args.worker_cpus,
+            object_store_memory=args.object_store_mb * 2**20 if args.object_store_mb else None,
         )
-    except RuntimeError as err:  # the head exited or timed out; its log tail is in the message
+    except RuntimeError as err:  # a node exited or timed out; its log tail is in the message
         print(f"duse: error: {err}", file=sys.stderr)
         return 1
-    print(f"Ray head pid {head.pid} on 127.0.0.1 (state and logs in {head.state_dir})")
+    host = head.address.rsplit(":", 1)[0]
+    print(f"Ray head pid {head.pid} on {host} (state and logs in {head.state_dir})")
+    for worker in head.workers:
+        cpus, resource = worker.num_cpus, worker.resource
+        print(f"Ray worker pid {worker.pid} on {worker.ip}: {cpus} CPUs, resource {resource}")
     print(f"  ray.init(address={head.address!r})")
     for name, value in head.client_env().items():
         print(f"  export {name}={value}")
@@ -150,7 +160,9 @@ def _local_status(args: argparse.Namespace) -> int:
     if head is None:
         print(f"no running head in {args.dir}")
         return 1
-    print(json.dumps({**head.client_env(), "pid": head.pid, "address": head.address}))
+    workers = [worker.pid for worker in head.workers]
+    record = {**head.client_env(), "pid": head.pid, "address": head.address}
+    print(json.dumps({**record, "workers": workers} if workers else record))
     return 0
 
 
@@ -186,14 +198,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     group = commands.add_parser("cluster", help="clusters: a local head on 127.0.0.1")
     kinds = group.add_subparsers(dest="kind", required=True)
-    local = kinds.add_parser("local", help="a Ray head on loopback, stopped by its pid")
+    local = kinds.add_parser(
+        "local", help="a Ray head (and worker nodes) on loopback, stopped by their pids"
+    )
     verbs = local.add_subparsers(dest="verb", required=True)
-    up = verbs.add_parser("up", help="start a head on free 127.0.0.1 ports")
+    up = verbs.add_parser("up", help="start a head (and --workers N) on free 127.0.0.1 ports")
     up.add_argument("--num-cpus", type=int, default=max(os.cpu_count() or 1, 4))
     up.add_argument("--num-gpus", type=int)
     up.add_argument("--auth", choices=("disabled", "token"), default="disabled")
+    up.add_argument("--workers", type=int, default=0, help="worker nodes to add (default: 0)")
+    up.add_argument("--worker-cpus", type=int, default=2, help="logical CPUs per worker node")
+    up.add_argument("--object-store-mb", type=int, help="object store of each node (MiB)")
     up.set_defaults(run=_local_up)
-    down = verbs.add_parser("down", help="stop the head by its pid")
+    down = verbs.add_parser("down", help="stop the workers and the head by their pids")
     down.set_defaults(run=_local_down)
     state = verbs.add_parser("status", help="the running head's address (exit 1: none)")
     state.set_defaults(run=_local_status)

@@ -3,6 +3,11 @@
 Worker output reaches the driver (``log_to_driver=True``): Tune trials and Ray Data actors log
 through ``duse`` loggers configured like the driver's (``engine._internal.logs``), and their
 lines are what ``ray job logs`` shows.
+
+On a cluster of several nodes, whatever one node writes and another reads must be on storage
+every node reaches. The jobs' outputs (``out``, and Tune's ``storage_path`` under it) say where
+themselves; Ray Train's run files, which no config names, go to :func:`shared_storage`
+(``DUSE_RAY_STORAGE``). docs/cluster.md says how to set it on each kind of cluster.
 """
 
 from __future__ import annotations
@@ -17,6 +22,21 @@ log = logging.getLogger(f"duse.{__name__}")
 # Ray Data's read tasks hang when actors hold every CPU (reference/ray.md 0.2): a local
 # instance declares at least this many logical CPUs so read tasks always find a slot.
 MIN_LOCAL_CPUS = 4
+# A directory or URI that every node of the cluster reads and writes at the same name (an NFS,
+# EFS or Filestore mount, s3://, gs://): where Ray Train keeps its run files and checkpoints.
+STORAGE_ENV = "DUSE_RAY_STORAGE"
+
+
+def shared_storage() -> str | None:
+    """The cluster's shared storage, ``$DUSE_RAY_STORAGE``; None when unset or empty."""
+    return os.environ.get(STORAGE_ENV, "").strip() or None
+
+
+def alive_nodes() -> int:
+    """How many nodes the joined (or started) Ray cluster has alive."""
+    import ray
+
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
 
 
 def ensure_ray(num_cpus: int | None = None) -> None:

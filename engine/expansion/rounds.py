@@ -316,7 +316,9 @@ def _set_round(run: Run, selector: SetSelector, target, selected, k, round_index
     features = features.subset(np.argsort(features.ids, kind="stable"))
     # the validation set: the target, or the pool itself when the selector observes the pool
     target_outputs = (
-        features if selector.observed_set == "pool" else _target_outputs(run, model, target, selector)
+        features
+        if selector.observed_set == "pool"
+        else _target_outputs(run, model, target, selector)
     )
     chosen = select_set(
         selector,
