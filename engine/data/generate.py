@@ -38,6 +38,7 @@ from engine.data.synth import synthesize_frames
 
 __all__ = [
     "BLOCK_FRAMES",
+    "GENERATOR_VERSION",
     "GenerateConfig",
     "estimated_bytes",
     "frames_per_key",
@@ -48,6 +49,9 @@ __all__ = [
 log = logging.getLogger(f"duse.{__name__}")
 
 BLOCK_FRAMES = 256
+# Bumped whenever the same (profile, scale, seed) would give different frames; recorded as
+# ``source.generator_version`` in dataset.json. 1 (absent): before issue 18's calibration.
+GENERATOR_VERSION = 2
 
 
 @config_class
@@ -241,6 +245,7 @@ def generate(
     bounds = [(lo, min(lo + step, total)) for lo in range(0, total, step)]
     source = {
         "kind": "synthetic",
+        "generator_version": GENERATOR_VERSION,
         "profile": profile.name,
         "scale": scale,
         "seed": seed,

@@ -49,6 +49,13 @@ def _hz(rate: float) -> str:
     return f"{int(rate):,} Hz" if rate == int(rate) else f"{rate:,.3f} Hz"
 
 
+def _generator(source: dict[str, Any]) -> str:
+    """`` (generator version N)`` for synthetic data: version 1 (no field) is pre-calibration."""
+    if source.get("kind") != "synthetic":
+        return ""
+    return f" (generator version {source.get('generator_version', 1)})"
+
+
 def format_info(info: dict[str, Any]) -> str:
     """Human-readable form of :func:`dataset_info`."""
     per_class = {name: sum(c.values()) for name, c in info["counts"].items()}
@@ -57,7 +64,8 @@ def format_info(info: dict[str, Any]) -> str:
     source = info["source"]
     lines = [
         f"dataset  {info['uri']}",
-        f"source   {source.get('kind')} {source.get('profile', source.get('file', ''))}",
+        f"source   {source.get('kind')} {source.get('profile', source.get('file', ''))}"
+        + _generator(source),
         f"frames   {info['num_rows']:,} x [2, {info['length']}] float32 "
         f"({info['size_bytes'] / 2**20:.1f} MiB in {info['num_shards']} shards)",
     ]

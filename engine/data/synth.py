@@ -46,6 +46,7 @@ from engine.data.channel import (
     normalise_frames,
     rotate_carrier,
     sample_times,
+    static_multipath_taps,
     timing_span,
 )
 from engine.data.modulation import (
@@ -90,17 +91,24 @@ class SignalConfig:
         sample_rate_hz: nominal sample rate; scales CFO, FM deviation and the speech band.
         snr_convention: ``"per_sample"``, ``"esn0"`` or ``"rml2016"`` (module docstring).
         normalisation: ``"power"`` (unit average power per frame) or ``"l1"`` (Σ|x| = 1).
-        carrier_phase: random carrier phase U(0, 2π) per frame.
+        carrier_phase: random carrier phase U(0, ``phase_spread_rad``) per frame.
+        phase_spread_rad: width of that draw; 2π is a uniform phase, less models frames
+            whose orientation drifts slowly around one channel's (``fading="static"``).
         cfo_max_hz: CFO drawn per frame from U(±cfo_max_hz).
         timing_offset: ``"fractional"`` U(0, sps) samples, ``"integer"`` {0..sps-1}, ``"none"``.
         sro_max_ppm: sample-rate offset drawn per frame from U(±sro_max_ppm) ppm.
-        fading: ``"none"``, ``"rician"`` (first path Rician) or ``"rayleigh"``.
+        fading: ``"none"``, ``"rician"`` (first path Rician) or ``"rayleigh"``, redrawn per
+            frame, or ``"static"``: one Rician channel drawn from ``channel_seed`` for every
+            frame (RML2016's replayed GNU Radio channel).
+        channel_seed: seed of the ``"static"`` channel (RML2016's ``noise_seed`` 0x1337).
         rician_k: K-factor of the first path for ``"rician"``.
         path_delays_samples: multipath delays in samples (fractional).
         path_gains: multipath amplitudes (normalised to unit mean channel energy).
         silence_fraction: probability that an analog frame carries silent audio.
         am_mod_index: AM modulation index μ drawn per frame from U(low, high).
         fm_deviation_hz: FM peak deviation for |m| = 1 (speech RMS is 0.25).
+        am_ssb_carrier: the class ``AM-SSB`` keeps its carrier (``AM-SSB-WC``); without it,
+            it is suppressed-carrier SSB (``AM-SSB-SC``).
         am_ssb_noise_only: reproduce RML2016's AM-SSB bug (transmit nothing); off by default.
     """
 
@@ -112,16 +120,19 @@ class SignalConfig:
     snr_convention: str = "per_sample"
     normalisation: str = "power"
     carrier_phase: bool = True
+    phase_spread_rad: float = 2 * math.pi
     cfo_max_hz: float = 0.0
     timing_offset: str = "fractional"
     sro_max_ppm: float = 0.0
     fading: str = "none"
+    channel_seed: int = 0x1337
     rician_k: float = 4.0
     path_delays_samples: tuple[float, ...] = (0.0, 0.9, 1.7)
     path_gains: tuple[float, ...] = (1.0, 0.8, 0.3)
     silence_fraction: float = 0.25
     am_mod_index: tuple[float, float] = (0.5, 1.0)
     fm_deviation_hz: float = 75e3
+    am_ssb_carrier: bool = True
     am_ssb_noise_only: bool = False
 
     def __post_init__(self) -> None:
@@ -129,7 +140,7 @@ class SignalConfig:
             "snr_convention": SNR_CONVENTIONS,
             "normalisation": ("power", "l1"),
             "timing_offset": ("fractional", "integer", "none"),
-            "fading": ("none", "rician", "rayleigh"),
+            "fading": ("none", "rician", "rayleigh", "static"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -145,6 +156,8 @@ class SignalConfig:
             "sample_rate_hz": self.sample_rate_hz >= 16e3,  # room for the 300-3400 Hz speech
             "cfo_max_hz": 0 <= self.cfo_max_hz < self.sample_rate_hz / 2,
             "sro_max_ppm": 0 <= self.sro_max_ppm < 1e4,
+            "phase_spread_rad": 0 <= self.phase_spread_rad <= 2 * math.pi,
+            "channel_seed": self.channel_seed >= 0,
         }
         for key, ok in checks.items():
             if not ok:
@@ -157,16 +170,20 @@ class SignalConfig:
         Raises:
             ValueError: unknown profile name.
         """
-        if name == "rml2016a":  # GNU Radio pipeline, amr_data.md 5.1, without its quirks
+        if name == "rml2016a":  # GNU Radio pipeline, amr_data.md 5.1 (issue 18 calibration)
             return cls(
                 profile=name,
                 rrc_span_symbols=11,
                 normalisation="l1",
-                cfo_max_hz=50.0,
-                sro_max_ppm=50.0,
-                fading="rician",
+                # the replayed channel (amr_data.md 1.3 item 5): one seeded Rician channel,
+                # no per-frame carrier phase, CFO and SRO random walks that drift ~1 Hz
+                carrier_phase=False,
+                cfo_max_hz=1.0,
+                sro_max_ppm=5.0,
+                fading="static",
                 silence_fraction=0.6,
                 fm_deviation_hz=37.5e3,  # wfm_tx's 75 kHz x the int16/65535 audio scale
+                am_ssb_carrier=False,  # the real AM-SSB carries no carrier (nor anything)
             )
         if name == "rml2018a":  # O'Shea 2018 Table I impairments, amr_data.md 2.3, 5.2
             return cls(profile=name, cfo_max_hz=500.0, sro_max_ppm=100.0, fading="rician")
@@ -329,17 +346,16 @@ def _clean_chunk(
     if is_phase:  # CPM and FM: interpolate the smooth phase, then exp (exact envelope)
         received = unit_phasor(received)
     if config.fading != "none":
-        taps = multipath_taps(
-            n,
-            config.path_delays_samples,
-            config.path_gains,
-            config.fading,
-            config.rician_k,
-            rng,
-        )
-        received = apply_multipath(received, taps)
+        received = apply_multipath(received, _channel_taps(config, n, rng))
     cfo_max = config.cfo_max_hz / config.sample_rate_hz
-    return rotate_carrier(received, cfo_max, config.carrier_phase, rng)
+    return rotate_carrier(received, cfo_max, config.carrier_phase, rng, config.phase_spread_rad)
+
+
+def _channel_taps(config: SignalConfig, n: int, rng: np.random.Generator) -> np.ndarray:
+    delays, gains = config.path_delays_samples, config.path_gains
+    if config.fading == "static":
+        return static_multipath_taps(n, delays, gains, config.rician_k, config.channel_seed)
+    return multipath_taps(n, delays, gains, config.fading, config.rician_k, rng)
 
 
 def _chunks(
@@ -352,6 +368,8 @@ def _chunks(
 ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
     """(rows, clean, noisy) per chunk; clean and noise are drawn chunk by chunk."""
     spec = _modulator(class_name)
+    if class_name == "AM-SSB" and not config.am_ssb_carrier:
+        spec = _MODULATORS["AM-SSB-SC"]
     if n < 0 or length < 1:
         raise ValueError(f"need n >= 0 and length >= 1, got n={n}, length={length}")
     step = max(1, _CHUNK_SAMPLES // length)

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from engine.data.generate import BLOCK_FRAMES, frames_per_key, generate, generate_rows
+from engine.data.generate import (
+    BLOCK_FRAMES,
+    GENERATOR_VERSION,
+    frames_per_key,
+    generate,
+    generate_rows,
+)
+from engine.data.info import dataset_info, format_info
 from engine.data.profiles import PROFILES, get_profile
 from engine.data.store import read_frames, read_meta, verify
 
@@ -20,6 +27,18 @@ def test_layout_is_class_major_then_snr(tmp_path):
     assert meta.classes == list(profile.classes) and meta.length == 1024
     assert meta.source["seed"] == 3 and meta.source["frames_per_key"] == per_key
     assert verify(uri) == []
+
+
+def test_dataset_records_the_generator_version(tmp_path):
+    uri = str(tmp_path / "ds")
+    generate("sigzsl7", uri, scale=0.002, seed=0, executor="local")
+    assert GENERATOR_VERSION == 2  # bumped by issue 18's calibration of rml2016a
+    assert read_meta(uri).source["generator_version"] == GENERATOR_VERSION
+    assert "synthetic sigzsl7 (generator version 2)" in format_info(dataset_info(uri))
+    # data from before the field existed reads as version 1
+    info = dataset_info(uri)
+    del info["source"]["generator_version"]
+    assert "(generator version 1)" in format_info(info)
 
 
 def test_same_seed_same_bytes(tmp_path):
