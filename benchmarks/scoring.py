@@ -15,13 +15,21 @@ random frames written in the canonical format (speed depends on the shape, not t
 
     python -m benchmarks.scoring [--pool 200000] [--model cnn1d] [--memory-sizes 50000 500000]
 
-Prints every figure and ratio and writes benchmarks/results/scoring.json.
+Prints every figure and ratio and writes benchmarks/results/scoring.json (``--results``).
+
+Other pool shapes and devices (benchmarks/gpu.sh): ``--length 1024 --classes 24`` for the
+throughput pool, ``--models cnn1d cnn2d`` for several models over the same pool (their figures
+under ``models``), ``--device cuda`` for the ceiling and the plain loop and ``--gpus-per-actor
+1`` for the Ray pass (``ScoringConfig.gpus_per_actor``: the actor runs the model on CUDA),
+``--batch`` frames per model call, ``--write-workers`` processes writing the pool. The pool is
+checked against the free disk before it is written (1M frames at L=1024 are 8 GiB).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -29,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +45,8 @@ import pyarrow.parquet as pq
 import torch
 
 import models
-from engine.data.schema import Frames
-from engine.data.store import DatasetWriter, read_meta
+from engine.data.schema import Frames, ShardInfo
+from engine.data.store import DatasetWriter, read_meta, shard_name, write_shard
 from engine.scoring import ScoringConfig, score_and_select
 from engine.training import FitResult
 from scorers import get_scorer
@@ -46,22 +55,77 @@ from scorers.uncertainty import top2_margin
 RESULTS = Path(__file__).parent / "results" / "scoring.json"
 BATCH = 1024
 WRITE_CHUNK = 8192
+DISK_SLACK_BYTES = 2**30  # free disk left after writing a pool
 
 
-def write_pool(uri: str, frames: int, length: int, classes: int, seed: int = 0) -> None:
+def pool_bytes(frames: int, length: int) -> int:
+    """Bytes a pool of ``frames`` float32 ``[2, length]`` frames takes on disk (IQ plus index)."""
+    return frames * (8 * length + 14)
+
+
+def check_free_disk(directory: str, frames: int, length: int) -> None:
+    """Refuse a pool that would not fit on ``directory``'s disk with 1 GiB to spare.
+
+    Raises:
+        SystemExit: one line naming the sizes and ``--workdir``.
+    """
+    need = pool_bytes(frames, length) + DISK_SLACK_BYTES
+    free = shutil.disk_usage(directory).free
+    if free < need:
+        raise SystemExit(
+            f"{frames:,} frames at L={length} need {need / 2**30:.1f} GiB on {directory}, "
+            f"{free / 2**30:.1f} GiB free: pass a smaller --pool or another --workdir"
+        )
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def write_pool(
+    uri: str, frames: int, length: int, classes: int, seed: int = 0, workers: int = 1
+) -> None:
     """A dataset of ``frames`` seeded random frames ``[2, length]`` (labels cycle over classes).
 
     A 64-frame random block is tiled with a per-chunk offset, so writing 4 GB stays fast.
+    ``workers`` > 1 writes the shards in that many processes (the same dataset, byte for byte).
     """
-    rng = np.random.default_rng(seed)
-    block = rng.standard_normal((64, 2, length)).astype(np.float32)
+    block = _random_block(seed, length)
     names = [f"class{c}" for c in range(classes)]
     with DatasetWriter(uri, names, length, [0.0], {"benchmark": "random frames"}) as writer:
-        for start in range(0, frames, WRITE_CHUNK):
-            n = min(WRITE_CHUNK, frames - start)
-            ids = np.arange(start, start + n, dtype=np.int64)
-            iq = np.resize(block, (n, 2, length)) + np.float32(start % 97) * 1e-3
-            writer.write(Frames(ids, (ids % classes).astype(np.int16), np.zeros(n, np.float32), iq))
+        if workers <= 1:
+            for start in range(0, frames, WRITE_CHUNK):
+                writer.write(_pool_frames(block, start, min(start + WRITE_CHUNK, frames), classes))
+            return
+        rows = writer.rows_per_shard
+        tasks = [
+            (writer.staging_uri, index, start, min(start + rows, frames), length, classes, seed)
+            for index, start in enumerate(range(0, frames, rows))
+        ]
+        with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
+            for info in pool.imap(_write_pool_shard, tasks):  # in shard order
+                writer.add_shard(info)
+
+
+def _random_block(seed: int, length: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((64, 2, length)).astype(np.float32)
+
+
+def _pool_frames(block: np.ndarray, start: int, stop: int, classes: int) -> Frames:
+    """Frames ``start .. stop-1`` of :func:`write_pool`'s pool: frame ``i`` is
+    ``block[i % 64]`` plus ``1e-3`` times its 8192-frame chunk's start modulo 97."""
+    ids = np.arange(start, stop, dtype=np.int64)
+    offsets = ((ids // WRITE_CHUNK * WRITE_CHUNK) % 97).astype(np.float32) * np.float32(1e-3)
+    iq = block[ids % len(block)] + offsets[:, None, None]
+    return Frames(ids, (ids % classes).astype(np.int16), np.zeros(len(ids), np.float32), iq)
+
+
+def _write_pool_shard(task: tuple) -> ShardInfo:
+    """One shard of :func:`write_pool` (in a worker process)."""
+    staging, index, start, stop, length, classes, seed = task
+    frames = _pool_frames(_random_block(seed, length), start, stop, classes)
+    return write_shard(staging, shard_name(index), frames)
 
 
 def _model(name: str, classes: int, length: int) -> FitResult:
@@ -70,21 +134,23 @@ def _model(name: str, classes: int, length: int) -> FitResult:
     return FitResult(name, classes, length, network.state_dict())
 
 
-def ceiling(model: FitResult, batches: int) -> float:
-    """Samples/s of the forward pass alone on one resident batch."""
-    network = model.model()
-    iq = torch.randn(BATCH, 2, model.length)
+def ceiling(model: FitResult, batches: int, device: str = "cpu", batch: int = BATCH) -> float:
+    """Samples/s of the forward pass alone on one resident batch (on ``device``)."""
+    network = model.model().to(device)
+    iq = torch.randn(batch, 2, model.length, device=device)
     with torch.inference_mode():
         network(iq)
+        _sync(device)
         start = time.perf_counter()
         for _ in range(batches):
             network(iq)
-    return BATCH * batches / (time.perf_counter() - start)
+        _sync(device)
+    return batch * batches / (time.perf_counter() - start)
 
 
-def plain_loop(model: FitResult, uri: str) -> float:
+def plain_loop(model: FitResult, uri: str, device: str = "cpu", batch: int = BATCH) -> float:
     """Samples/s of a hand-written loop: pyarrow shards -> forward -> softmax -> margin."""
-    network = model.model()
+    network = model.model().to(device)
     meta = read_meta(uri)
     start, done, scores = time.perf_counter(), 0, []
     with torch.inference_mode():
@@ -92,9 +158,9 @@ def plain_loop(model: FitResult, uri: str) -> float:
             table = pq.read_table(f"{uri}/{shard.name}", columns=["id", "iq"])
             iq = table.column("iq").combine_chunks().storage.flatten().to_numpy()
             iq = iq.reshape(len(table), 2, meta.length).copy()  # writable for torch
-            for first in range(0, len(iq), BATCH):
-                logits = network(torch.from_numpy(iq[first : first + BATCH]))
-                probs = torch.softmax(logits.double(), dim=1).numpy()
+            for first in range(0, len(iq), batch):
+                logits = network(torch.from_numpy(iq[first : first + batch]).to(device))
+                probs = torch.softmax(logits.double(), dim=1).cpu().numpy()
                 scores.append(-top2_margin(probs))
                 done += len(probs)
     seconds = time.perf_counter() - start
@@ -103,15 +169,27 @@ def plain_loop(model: FitResult, uri: str) -> float:
 
 
 def ours(
-    model: FitResult, uri: str, scorer_name: str, threads: int, limit: int | None = None
+    model: FitResult,
+    uri: str,
+    scorer_name: str,
+    threads: int,
+    limit: int | None = None,
+    gpus_per_actor: float = 0.0,
+    batch: int = BATCH,
 ) -> float:
     """Samples/s of ``score_and_select`` on Ray Data over the first ``limit`` ids (all: None).
 
-    The clock includes the pass's actor start-up, not Ray's own start-up.
+    The clock includes the pass's actor start-up, not Ray's own start-up. ``gpus_per_actor``
+    > 0 runs the actor's model on CUDA (``ScoringConfig``).
     """
     meta = read_meta(uri)
     ids = np.arange(min(limit or meta.num_rows, meta.num_rows), dtype=np.int64)
-    config = ScoringConfig(executor="ray", batch_size=BATCH, threads_per_actor=threads)
+    config = ScoringConfig(
+        executor="ray",
+        batch_size=batch,
+        threads_per_actor=threads,
+        gpus_per_actor=gpus_per_actor,
+    )
     start = time.perf_counter()
     score_and_select(
         model,
@@ -208,29 +286,79 @@ def memory_run(workdir: str, frames: int, threads: int) -> dict:
     }
 
 
-def main() -> None:
+def machine() -> dict:
+    """The machine and accelerator a report was measured on."""
+    cores = os.cpu_count() or 1
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {
+        "machine": f"{platform.machine()}, {cores} cores, torch {torch.__version__}",
+        "gpu": gpu,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pool", type=int, default=200_000, help="rml2016a frames (0: skip)")
+    parser.add_argument(
+        "--pool", type=int, default=200_000, help="frames of the throughput pool (0: skip)"
+    )
     parser.add_argument("--model", default="cnn1d")
+    parser.add_argument(
+        "--models", nargs="+", default=None, help="several models over one pool (under 'models')"
+    )
+    parser.add_argument("--length", type=int, default=128, help="frame length of the pool")
+    parser.add_argument("--classes", type=int, default=11, help="classes of the pool")
+    parser.add_argument("--batch", type=int, default=BATCH, help="frames per model call")
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="ceiling and plain loop"
+    )
+    parser.add_argument(
+        "--gpus-per-actor", type=float, default=0.0, help="the Ray pass's actor (> 0: CUDA)"
+    )
     parser.add_argument("--ceiling-batches", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repetitions (best)")
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[50_000, 500_000])
     parser.add_argument("--workdir", default=None, help="where the pools are written (temp)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--write-workers", type=int, default=1, help="processes writing the throughput pool"
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON report")
+    args = parser.parse_args(argv)
+    if (args.device == "cuda" or args.gpus_per_actor > 0) and not torch.cuda.is_available():
+        raise SystemExit("--device cuda / --gpus-per-actor > 0: torch sees no CUDA device")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     cores = os.cpu_count() or 1
     torch.set_num_threads(cores)
     workdir = tempfile.mkdtemp(prefix="duse-bench-", dir=args.workdir)
     report = {
-        "command": "python -m benchmarks.scoring " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.machine()}, {cores} cores, torch {torch.__version__}",
+        "command": "python -m benchmarks.scoring "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        **machine(),
         "model": args.model,
         "pool": args.pool,
+        "length": args.length,
+        "classes": args.classes,
+        "batch": args.batch,
+        "device": args.device,
+        "gpus_per_actor": args.gpus_per_actor,
         "load_average_at_start": os.getloadavg(),
     }
+    if args.models:  # their figures go under "throughput", one entry per model
+        report.pop("model")
+        report["models"] = args.models
+    print(report["machine"], "| GPU:", report["gpu"])
+
+    def save() -> None:
+        report["load_average_at_end"] = os.getloadavg()
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(report, indent=2))
+
     try:
         if args.pool:
-            report.update(throughput(args, workdir, cores))
+            if args.models:  # written after each model: a cut-short run keeps the finished ones
+                report["throughput"] = {}
+                throughput_models(args, workdir, cores, report["throughput"], save)
+            else:
+                report.update(throughput(args, workdir, cores))
         report["memory"] = [memory_run(workdir, n, cores) for n in args.memory_sizes]
         for row in report["memory"]:
             print(
@@ -241,28 +369,35 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(f"wrote {RESULTS}")
+    save()
+    print(f"wrote {args.results}")
 
 
-def throughput(args: argparse.Namespace, workdir: str, cores: int) -> dict:
-    """The three throughput figures and their ratios."""
-    from engine._internal.ray_runtime import ensure_ray
-
+def _write_throughput_pool(args: argparse.Namespace, workdir: str) -> str:
     uri = f"{workdir}/pool"
-    write_pool(uri, args.pool, 128, 11)
-    model = _model(args.model, 11, 128)
-    ensure_ray()  # start-up is paid once per session, not per pass
-    ours(model, uri, "duse", cores, limit=BATCH)  # Ray Data's one-off start-up in the driver
+    check_free_disk(workdir, args.pool, args.length)
+    start = time.perf_counter()
+    write_pool(uri, args.pool, args.length, args.classes, workers=args.write_workers)
+    seconds = time.perf_counter() - start
+    gib = pool_bytes(args.pool, args.length) / 2**30
+    print(f"wrote {args.pool:,} frames at L={args.length} ({gib:.2f} GiB) in {seconds:.1f} s")
+    return uri
+
+
+def _measure(args: argparse.Namespace, name: str, uri: str, cores: int) -> dict:
+    """The three throughput figures of one model and their ratios (pool at ``uri``)."""
+    model = _model(name, args.classes, args.length)
+    device, gpus, batch = args.device, args.gpus_per_actor, args.batch
+    # Ray Data's one-off start-up in the driver (and, per model, CUDA's in the actor)
+    ours(model, uri, "duse", cores, limit=batch, gpus_per_actor=gpus, batch=batch)
     # The box may be shared: interleave the methods and keep each one's best repetition.
     runs = {"ceiling": [], "plain_loop": [], "ray_data": []}
     for _ in range(args.repeats):
-        runs["ceiling"].append(ceiling(model, args.ceiling_batches))
-        runs["plain_loop"].append(plain_loop(model, uri))
-        runs["ray_data"].append(ours(model, uri, "duse", cores))
-    figures = {f"{name}_samples_per_s": max(values) for name, values in runs.items()}
-    figures.update({f"{name}_all_repeats": values for name, values in runs.items()})
+        runs["ceiling"].append(ceiling(model, args.ceiling_batches, device, batch))
+        runs["plain_loop"].append(plain_loop(model, uri, device, batch))
+        runs["ray_data"].append(ours(model, uri, "duse", cores, gpus_per_actor=gpus, batch=batch))
+    figures = {f"{key}_samples_per_s": max(values) for key, values in runs.items()}
+    figures.update({f"{key}_all_repeats": values for key, values in runs.items()})
     figures["ray_vs_plain"] = (
         figures["ray_data_samples_per_s"] / figures["plain_loop_samples_per_s"]
     )
@@ -272,8 +407,57 @@ def throughput(args: argparse.Namespace, workdir: str, cores: int) -> dict:
             ", ".join(f"{v:,.0f}" for v in value) if isinstance(value, list) else f"{value:,.3f}"
         )
         print(f"{key:32s} {shown}")
+    return figures
+
+
+def start_ray(gpus_per_actor: float) -> None:
+    """Ray, started once per session (not per pass); with every CUDA device declared when the
+    pass's actor needs a GPU, so that it cannot wait for a GPU Ray did not detect.
+
+    Raises:
+        SystemExit: the joined cluster has fewer GPUs than the actor asks for.
+    """
+    import ray
+
+    from engine._internal.ray_runtime import MIN_LOCAL_CPUS, ensure_ray
+
+    if gpus_per_actor > 0 and not ray.is_initialized() and not os.environ.get("RAY_ADDRESS"):
+        ray.init(
+            address="local",
+            num_cpus=max(os.cpu_count() or 1, MIN_LOCAL_CPUS),
+            num_gpus=torch.cuda.device_count(),
+            include_dashboard=False,
+            log_to_driver=True,
+        )
+    ensure_ray()
+    gpus = ray.cluster_resources().get("GPU", 0.0)
+    if gpus < gpus_per_actor:
+        raise SystemExit(f"--gpus-per-actor {gpus_per_actor:g}: the Ray cluster has {gpus:g} GPUs")
+
+
+def throughput(args: argparse.Namespace, workdir: str, cores: int) -> dict:
+    """The three throughput figures and their ratios (``--model``)."""
+    uri = _write_throughput_pool(args, workdir)
+    start_ray(args.gpus_per_actor)
+    figures = _measure(args, args.model, uri, cores)
     shutil.rmtree(uri)
     return figures
+
+
+def throughput_models(
+    args: argparse.Namespace, workdir: str, cores: int, figures: dict, save: Callable[[], None]
+) -> None:
+    """``figures[model]`` for every ``--models`` entry over one pool; ``save()`` after each."""
+    uri = _write_throughput_pool(args, workdir)
+    start_ray(args.gpus_per_actor)
+    for name in args.models:
+        print(
+            f"-- {name}, L={args.length}, {args.classes} classes, {args.pool:,} frames, "
+            f"batch {args.batch}, {args.device} (Ray actor: {args.gpus_per_actor:g} GPU)"
+        )
+        figures[name] = _measure(args, name, uri, cores)
+        save()
+    shutil.rmtree(uri)
 
 
 if __name__ == "__main__":
