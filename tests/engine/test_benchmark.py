@@ -132,8 +132,10 @@ def test_round_models_shared_between_cells_are_trained_once(benchmark):
 
 
 def test_the_best_mean_of_each_rate_is_bold(benchmark):
-    rows = [line for line in benchmark.table.splitlines() if line.startswith("| random |")]
-    rows += [line for line in benchmark.table.splitlines() if line.startswith("| duse |")]
+    accuracy_table = benchmark.table.split("## Test accuracy")[1].split("\n## ")[0]
+    rows = [line for line in accuracy_table.splitlines() if line.startswith("| random |")]
+    rows += [line for line in accuracy_table.splitlines() if line.startswith("| duse |")]
+    assert len(rows) == 2
     columns = [[part.strip() for part in row.strip("|").split("|")[1:]] for row in rows]
     for column in range(len(RATES)):
         means = [float(re.search(r"[\d.]+", row[column]).group()) for row in columns]
