@@ -62,19 +62,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 STATE_FILE = "head.json"
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
-# Every port a head opens, so two heads (or a head and a test's ray.init) never collide.
-HEAD_PORTS = (
-    "port",
-    "dashboard-port",
-    "ray-client-server-port",
-    "node-manager-port",
-    "object-manager-port",
-    "dashboard-agent-grpc-port",
-    "dashboard-agent-listen-port",
-    "metrics-export-port",
-    "runtime-env-agent-port",
-)
-# Every port a worker node opens (its raylet, object manager and agents; the rest is the head's).
+# Every port a worker node opens (its raylet, object manager and agents).
 WORKER_PORTS = (
     "node-manager-port",
     "object-manager-port",
@@ -83,6 +71,8 @@ WORKER_PORTS = (
     "metrics-export-port",
     "runtime-env-agent-port",
 )
+# Every port a head opens, so two heads (or a head and a test's ray.init) never collide.
+HEAD_PORTS = ("port", "dashboard-port", "ray-client-server-port", *WORKER_PORTS)
 # Environment of a loopback head and of its clients (reference/ray.md 5 and 7): no usage
 # stats, node IP 127.0.0.1 on Linux, fast SIGTERM teardown.
 LOCAL_HEAD_ENV = {

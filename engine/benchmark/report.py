@@ -290,6 +290,15 @@ def paired_differences(
     return records
 
 
+def _find_cell(cells: list[dict[str, Any]], method: str, eval_model: str, rate: float):
+    """:func:`aggregate`'s record of (method, evaluation model, rate)."""
+    return next(
+        c
+        for c in cells
+        if c["method"] == method and c["eval_model"] == eval_model and math.isclose(c["rate"], rate)
+    )
+
+
 def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else math.nan
 
@@ -339,13 +348,7 @@ def _cross_architecture_table(config: BenchmarkConfig, cells: list[dict[str, Any
     for method in config.methods:
         texts = []
         for eval_model in config.eval_models:
-            cell = next(
-                c
-                for c in cells
-                if c["method"] == method.name
-                and c["eval_model"] == eval_model
-                and math.isclose(c["rate"], rate)
-            )
+            cell = _find_cell(cells, method.name, eval_model, rate)
             texts.append(_cell_text(cell, False))
         lines.append(f"| {method.name} | " + " | ".join(texts) + " |")
     return lines
@@ -394,13 +397,7 @@ def _health_table(config: BenchmarkConfig, cells: list[dict[str, Any]]) -> list[
     for method in config.methods:
         texts = []
         for rate in config.rates:
-            cell = next(
-                c
-                for c in cells
-                if c["method"] == method.name
-                and c["eval_model"] == eval_model
-                and math.isclose(c["rate"], rate)
-            )
+            cell = _find_cell(cells, method.name, eval_model, rate)
             texts.append(_health_text(cell))
         lines.append(f"| {method.name} | " + " | ".join(texts) + " |")
     return lines
