@@ -15,6 +15,10 @@ random frames written in the canonical format (speed depends on the shape, not t
 
     python -m benchmarks.scoring [--pool 200000] [--model cnn1d] [--memory-sizes 50000 500000]
 
+Per-pass cost (``--pass-sizes 4000 20000 100000 1000000``): the plain loop, Ray Data and the
+``actors`` executor (Ray actors kept across passes, engine.scoring_actors) over pools of each
+size, and the fixed cost of one pass after the first.
+
 Prints every figure and ratio and writes benchmarks/results/scoring.json (``--results``).
 
 Other pool shapes and devices (benchmarks/gpu.sh): ``--length 1024 --classes 24`` for the
@@ -176,16 +180,18 @@ def ours(
     limit: int | None = None,
     gpus_per_actor: float = 0.0,
     batch: int = BATCH,
+    executor: str = "ray",
 ) -> float:
-    """Samples/s of ``score_and_select`` on Ray Data over the first ``limit`` ids (all: None).
+    """Samples/s of ``score_and_select`` on Ray over the first ``limit`` ids (all: None).
 
-    The clock includes the pass's actor start-up, not Ray's own start-up. ``gpus_per_actor``
-    > 0 runs the actor's model on CUDA (``ScoringConfig``).
+    The clock includes the pass's actor start-up (Ray Data: every pass; ``executor="actors"``:
+    only a first pass), not Ray's own start-up. ``gpus_per_actor`` > 0 runs the actor's model
+    on CUDA (``ScoringConfig``).
     """
     meta = read_meta(uri)
     ids = np.arange(min(limit or meta.num_rows, meta.num_rows), dtype=np.int64)
     config = ScoringConfig(
-        executor="ray",
+        executor=executor,
         batch_size=batch,
         threads_per_actor=threads,
         gpus_per_actor=gpus_per_actor,
@@ -317,6 +323,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ceiling-batches", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repetitions (best)")
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[50_000, 500_000])
+    parser.add_argument(
+        "--pass-sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="pools for the per-pass comparison of plain loop, Ray Data and kept actors",
+    )
     parser.add_argument("--workdir", default=None, help="where the pools are written (temp)")
     parser.add_argument(
         "--write-workers", type=int, default=1, help="processes writing the throughput pool"
@@ -359,6 +372,8 @@ def main(argv: list[str] | None = None) -> None:
                 throughput_models(args, workdir, cores, report["throughput"], save)
             else:
                 report.update(throughput(args, workdir, cores))
+        if args.pass_sizes:
+            report["pass_sizes"] = pass_costs(args, workdir, cores)
         report["memory"] = [memory_run(workdir, n, cores) for n in args.memory_sizes]
         for row in report["memory"]:
             print(
@@ -442,6 +457,53 @@ def throughput(args: argparse.Namespace, workdir: str, cores: int) -> dict:
     figures = _measure(args, args.model, uri, cores)
     shutil.rmtree(uri)
     return figures
+
+
+def pass_costs(args: argparse.Namespace, workdir: str, cores: int) -> dict:
+    """Plain loop, Ray Data and the kept actors over pools of each ``--pass-sizes`` size.
+
+    One pool per size (the plain loop reads a whole pool), the methods interleaved and each
+    one's best of ``--repeats`` kept. The fixed cost of a pass is the wall time of a pass over
+    one batch after a warm-up pass (Ray Data builds its pool and pipeline again each pass; the
+    actors executor starts its actors on the warm-up pass only).
+    """
+    model = _model(args.model, args.classes, args.length)
+    start_ray(0.0)
+    executors = {"ray_data": "ray", "actors": "actors"}
+    tiny = f"{workdir}/one-batch"
+    write_pool(tiny, args.batch, args.length, args.classes)
+    fixed = {}
+    for name, executor in executors.items():
+        ours(model, tiny, "duse", cores, executor=executor, batch=args.batch)  # warm-up
+        rates = [
+            ours(model, tiny, "duse", cores, executor=executor, batch=args.batch)
+            for _ in range(max(args.repeats, 3))
+        ]
+        fixed[name] = args.batch / max(rates)
+        print(f"fixed cost of a pass, {name:8s} {fixed[name]:.2f} s (one batch, best)")
+    rows = []
+    for size in args.pass_sizes:
+        uri = f"{workdir}/pool-{size}"
+        check_free_disk(workdir, size, args.length)
+        write_pool(uri, size, args.length, args.classes, workers=args.write_workers)
+        runs: dict[str, list[float]] = {"plain_loop": [], **{name: [] for name in executors}}
+        for _ in range(args.repeats):
+            runs["plain_loop"].append(plain_loop(model, uri, args.device, args.batch))
+            for name, executor in executors.items():
+                runs[name].append(
+                    ours(model, uri, "duse", cores, executor=executor, batch=args.batch)
+                )
+        shutil.rmtree(uri)
+        row = {"frames": size, **{f"{k}_samples_per_s": max(v) for k, v in runs.items()}}
+        for name in executors:
+            row[f"{name}_vs_plain"] = row[f"{name}_samples_per_s"] / row["plain_loop_samples_per_s"]
+        rows.append(row)
+        print(
+            f"{size:>9,} frames: plain {row['plain_loop_samples_per_s']:,.0f}/s, Ray Data "
+            f"{row['ray_data_samples_per_s']:,.0f}/s ({row['ray_data_vs_plain']:.2f}x), actors "
+            f"{row['actors_samples_per_s']:,.0f}/s ({row['actors_vs_plain']:.2f}x)"
+        )
+    return {"fixed_cost_per_pass_s": fixed, "by_size": rows}
 
 
 def throughput_models(

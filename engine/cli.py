@@ -435,7 +435,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     shortcuts.add_argument("--workers", help="train.workers: Ray Train workers per fit")
     shortcuts.add_argument("--gpus", type=int, help="GPUs: one scoring actor each, training on GPU")
-    shortcuts.add_argument("--executor", choices=("ray", "local"), help="scoring.executor")
+    shortcuts.add_argument(
+        "--executor", choices=("ray", "actors", "local"), help="scoring.executor"
+    )
     grow.set_defaults(run=_expand)
 
     take = commands.add_parser("export", help="a run's expanded training set, for other tools")

@@ -6,13 +6,16 @@ One worker class, :class:`PoolWorker`, holds the model once and turns a batch of
 for the passes that feed dynamics scorers and set selectors. The IQ tensors are dropped right
 after inference, so a pool of any size streams through bounded memory.
 
-Two executors run that same class:
+Three executors run that same class:
 
 * ``"ray"``: ``read_parquet -> map_batches(PoolWorker, ActorPoolStrategy)``; the actors take a
   fraction of the cluster's CPUs so Ray Data's read tasks always find a slot
   (reference/ray.md 0.2). Ray Data restarts a killed actor and retries its batches
   (``max_restarts=-1``, ``max_task_retries=-1`` are its defaults in 2.60), and every pass checks
   that each pool id came back exactly once.
+* ``"actors"``: Ray actors kept alive across passes (:mod:`engine.scoring_actors`), each
+  reading its own pieces of the pool: no pool or pipeline to build per pass, for runs of many
+  passes (DUSE rounds, benchmark cells, dynamics scorers' epochs).
 * ``"local"``: the dataset's shards read in this process, batch by batch.
 
 Both read only the shards and row groups whose id ranges can hold pool ids
@@ -59,7 +62,7 @@ __all__ = [
 
 log = logging.getLogger(f"duse.{__name__}")
 
-Executor = Literal["ray", "local"]
+Executor = Literal["ray", "actors", "local"]
 INDEX_COLUMNS = ("id", "label", "snr")
 # Needs that a pass can ship back as per-sample arrays (a callable cannot cross processes).
 _ARRAY_NEEDS = {
@@ -72,6 +75,7 @@ _ARRAY_NEEDS = {
 }
 _PROGRESS_EVERY_S = 10.0
 _PRUNE_SLACK_ROWS = 65_536
+PIECE_BATCHES = 16  # executor "actors": batches per piece of the pool handed to an actor
 
 
 @config_class
@@ -81,7 +85,9 @@ class ScoringConfig(ConfigMixin):
     config_name: ClassVar[str] = "scoring config"
 
     executor: Executor = Field(
-        "ray", description="'ray' (Ray Data actor pool) or 'local' (this process)"
+        "ray",
+        description="'ray' (a Ray Data actor pool per pass), 'actors' (Ray actors kept across "
+        "passes, engine.scoring_actors) or 'local' (this process)",
     )
     batch_size: int = Field(1024, ge=1, description="frames per model call")
     actors: int = Field(1, ge=1, description="size of the Ray actor pool (one model copy each)")
@@ -326,12 +332,28 @@ def _run_pass(
             yield worker(batch)
         return
     import ray
-    from ray.data import ActorPoolStrategy
 
     from engine._internal.ray_runtime import condense_data_progress, ensure_ray
 
     ensure_ray()
     cpus, threads = _actor_resources(config)
+    if config.executor == "actors":
+        from engine.scoring_actors import run_on_actors
+
+        yield from run_on_actors(
+            data_uri,
+            worker_kwargs,
+            actors=config.actors,
+            cpus=cpus,
+            gpus=config.gpus_per_actor,
+            threads=threads,
+            verbosity=current_verbosity(),
+            batch_size=config.batch_size,
+            piece_rows=PIECE_BATCHES * config.batch_size,
+        )
+        return
+    from ray.data import ActorPoolStrategy
+
     # Once per pass, held by this generator until the pass ends (actor restarts re-read them).
     shared = {name: ray.put(worker_kwargs[name]) for name in ("model", "wanted")}
     constructor = {

@@ -8,7 +8,9 @@ import os
 import numpy as np
 import pytest
 
+from engine import scoring_actors
 from engine.data import generate, make_split, read_index
+from engine.data.store import read_meta
 from engine.model_outputs import compute_outputs
 from engine.scoring import (
     PoolWorker,
@@ -19,6 +21,7 @@ from engine.scoring import (
     score_and_select,
     score_pool,
 )
+from engine.scoring_actors import pieces
 from engine.selection import select
 from engine.training import TrainConfig, fit
 from scorers import Needs, PointwiseScorer, get_scorer
@@ -204,3 +207,60 @@ def test_bad_passes_fail_clearly(pool):
         )
     with pytest.raises(ValueError, match="executor"):
         ScoringConfig(executor="spark")
+
+
+ACTORS = ScoringConfig(executor="actors", batch_size=32, actors=2, threads_per_actor=1)
+# float32 sums in another order (one thread, batches of 32) differ from the local pass by ~1e-7
+
+
+def test_pieces_stay_inside_shards_and_cover_every_id_once(pool):
+    uri = pool[0]
+    wanted = np.setdiff1d(read_index(uri).ids, np.arange(0, 880, 3))
+    parts = pieces(uri, wanted, 50)
+    np.testing.assert_array_equal(np.concatenate(parts), wanted)
+    assert max(len(part) for part in parts) == 50
+    shard_of = {
+        int(i): n
+        for n, shard in enumerate(read_meta(uri).shards)
+        for i in range(shard.id_min, shard.id_max + 1)
+    }
+    assert all(len({shard_of[int(i)] for i in part}) == 1 for part in parts)
+    assert len(parts) > len(read_meta(uri).shards)  # the 4 shards are cut further
+
+
+def test_actors_pass_equals_local_pass_and_keeps_its_actors(ray_session, pool):
+    uri, split, model = pool
+    excluded = split.pool_ids[::5]
+    scorer = get_scorer("duse")
+    local = score_pool(model, uri, split.pool_ids, scorer, LOCAL, exclude=excluded)
+    first = score_pool(model, uri, split.pool_ids, scorer, ACTORS, exclude=excluded)
+    np.testing.assert_array_equal(first.ids, np.setdiff1d(split.pool_ids, excluded))
+    np.testing.assert_allclose(first.scores, local.scores, rtol=1e-4, atol=1e-6)
+    handles = list(scoring_actors._ACTORS.handles)
+    # a second pass with other weights: same actors, the new model's scores (no stale worker)
+    other = fit("cnn1d", uri, split.target_ids, TrainConfig(epochs=2, batch_size=32, seed=1))
+    expected = score_pool(other, uri, split.pool_ids, scorer, LOCAL)
+    second = score_pool(other, uri, split.pool_ids, scorer, ACTORS)
+    assert scoring_actors._ACTORS.handles == handles
+    np.testing.assert_allclose(second.scores, expected.scores, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(
+        second.scores, score_pool(model, uri, split.pool_ids, scorer, LOCAL).scores
+    )
+    batches = list(pool_outputs(model, uri, split.pool_ids, get_scorer("glister"), ACTORS))
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([o.ids for o, _ in batches])), split.pool_ids
+    )
+    assert batches[0][0].embedding.shape[1] == 128
+    scoring_actors.close_scoring_actors()
+    assert scoring_actors._ACTORS is None
+
+
+def test_killed_scoring_actor_is_restarted_with_identical_scores(ray_session, pool, tmp_path):
+    uri, split, model = pool
+    marker = str(tmp_path / "crashed")
+    expected = score_pool(model, uri, split.pool_ids, get_scorer("duse"), LOCAL)
+    scores = score_pool(model, uri, split.pool_ids, _crash_once_scorer(marker), ACTORS)
+    assert os.path.exists(marker)
+    np.testing.assert_array_equal(scores.ids, expected.ids)
+    np.testing.assert_allclose(scores.scores, expected.scores, rtol=1e-4, atol=1e-6)
+    scoring_actors.close_scoring_actors()
