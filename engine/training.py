@@ -32,9 +32,11 @@ from engine._internal.seeds import Stream
 from engine.config import ConfigMixin, config_class
 from engine.data.schema import DatasetMeta, Frames
 from engine.data.store import read_frames, read_meta
+from models.base import embedding_and_logits
 
 __all__ = [
     "FitResult",
+    "SemanticHead",
     "TrainConfig",
     "TrainingDivergedError",
     "confused_pairs",
@@ -310,6 +312,51 @@ def _fit_quality(
     }
 
 
+@dataclass(frozen=True)
+class SemanticHead:
+    """An auxiliary head trained beside the class head and dropped afterwards.
+
+    ``Linear(embedding_dim, s)`` on the model's embedding regresses each frame's class vector
+    ``vectors[label]`` (mean squared error, times ``weight``, added to the cross-entropy), so
+    the embedding varies along the semantics: the zero-shot feature CNN (docs/zsl.md,
+    "Semantics-aligned features"). The history's ``semantic_error`` is the epoch's unweighted
+    mean squared error.
+
+    Attributes:
+        vectors: ``[C, s]`` float32, one row per class (only the trained classes' rows are read).
+        weight: the regression term's weight (> 0).
+    """
+
+    vectors: np.ndarray
+    weight: float
+
+    def __post_init__(self) -> None:
+        if self.weight <= 0 or np.ndim(self.vectors) != 2:
+            raise ValueError("SemanticHead needs vectors [C, s] and a weight > 0")
+
+
+class _SemanticLoss:
+    """The weighted regression term of a :class:`SemanticHead` (built after the model, so the
+    model's initial weights are those of a plain fit with the same seed)."""
+
+    def __init__(self, spec: dict[str, Any], model: nn.Module, device: torch.device) -> None:
+        self.vectors = torch.as_tensor(spec["vectors"], dtype=torch.float32, device=device)
+        self.head = nn.Linear(model.embedding_dim, self.vectors.shape[1]).to(device)
+        self.weight = float(spec["weight"])
+        self.total, self.frames = 0.0, 0
+
+    def __call__(self, embedding: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        error = nn.functional.mse_loss(self.head(embedding), self.vectors[labels])
+        self.total += error.item() * len(labels)
+        self.frames += len(labels)
+        return self.weight * error
+
+    def epoch_error(self) -> float:
+        """Mean squared error of the epoch's frames (unweighted); starts the next epoch."""
+        error, self.total, self.frames = self.total / max(self.frames, 1), 0.0, 0
+        return error
+
+
 def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: Callable):
     """The training loop shared by both backends; returns (unwrapped model, history)."""
     config = TrainConfig(**job["config"])
@@ -320,11 +367,15 @@ def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: C
     train_pos, val_pos = _validation_split(frames, config.val_fraction, rng)
     model = models.build(job["model_name"], job["num_classes"], frames.iq.shape[-1]).to(device)
     net = wrap(model)
+    aligned = (
+        _SemanticLoss(job["semantic_head"], model, device) if job.get("semantic_head") else None
+    )
+    parameters = [*net.parameters(), *(aligned.head.parameters() if aligned else ())]
     optimizer = (
-        torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
         if config.optimizer == "adam"
         else torch.optim.SGD(
-            net.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay
+            parameters, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay
         )
     )
     schedule = (
@@ -356,8 +407,12 @@ def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: C
             pos = order[start : start + batch_size]
             x, y = iq[pos].to(device), labels[pos].to(device)
             with torch.autocast(device.type, torch.bfloat16, enabled=config.amp and config.use_gpu):
-                logits = net(x)
-                loss = loss_fn(logits.float(), y)
+                if aligned is None:
+                    logits = net(x)
+                    loss = loss_fn(logits.float(), y)
+                else:
+                    embedding, logits = embedding_and_logits(net, x)
+                    loss = loss_fn(logits.float(), y) + aligned(embedding.float(), y)
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(f"loss became {loss.item()} at epoch {epoch}")
             optimizer.zero_grad(set_to_none=True)
@@ -370,6 +425,8 @@ def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: C
         if schedule is not None:
             schedule.step()
         record = {"epoch": epoch, "loss": total / seen, "accuracy": correct / seen, "steps": steps}
+        if aligned is not None:
+            record["semantic_error"] = aligned.epoch_error()
         if len(val_pos):
             val_logits = predict_logits(model, frames.iq[val_pos], device=str(device))
             val_labels = labels[val_pos].numpy()
@@ -437,6 +494,7 @@ def fit(
     ids: np.ndarray,
     config: TrainConfig | None = None,
     on_epoch: Callable[[int, FitResult], None] | None = None,
+    semantic_head: SemanticHead | None = None,
 ) -> FitResult:
     """Train ``model_name`` on the frames with ``ids`` of the dataset at ``data_uri``.
 
@@ -447,6 +505,8 @@ def fit(
         config: training settings (default :class:`TrainConfig`).
         on_epoch: called after every epoch with the epoch number and a copy of the weights
             (training dynamics, e.g. forgetting events); in-process training only.
+        semantic_head: also regress each frame's class vector from the embedding (an auxiliary
+            head, not part of the result); in-process training only.
 
     Returns:
         The trained weights, the per-epoch history (loss, train-mode accuracy, cumulative
@@ -462,6 +522,8 @@ def fit(
     config = config or TrainConfig()
     if on_epoch is not None and config.workers:
         raise ValueError("on_epoch needs in-process training (workers: 0)")
+    if semantic_head is not None and config.workers:
+        raise ValueError("semantic_head needs in-process training (workers: 0)")
     ids = np.asarray(ids, np.int64)
     if len(ids) == 0:
         raise ValueError("fit needs at least one training id, got none")
@@ -476,6 +538,7 @@ def fit(
         "num_classes": meta.num_classes,
         "config": asdict(config),
         "frames": frames,
+        "semantic_head": None if semantic_head is None else asdict(semantic_head),
     }
     if config.workers == 0:
         _device(config)

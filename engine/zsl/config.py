@@ -257,6 +257,13 @@ class ZslConfig(ConfigMixin):
         description="feature CNN training (engine.training.TrainConfig keys; epochs 10 and "
         "batch_size 64 unless given)",
     )
+    cnn_alignment: float = Field(
+        0.0,
+        ge=0,
+        description="weight of the feature CNN's auxiliary head regressing each frame's class "
+        "attribute vector (standardised over the seen classes) beside the class head; 0: the "
+        "seed's plain CNN (docs/zsl.md, 'Semantics-aligned features')",
+    )
     cnn_weights: str | None = Field(
         None,
         description="a feature CNN trained elsewhere (a saved engine.training.FitResult with a "

@@ -37,7 +37,14 @@ from engine._internal.resume import config_differences
 from engine._internal.seeds import Stream
 from engine.data.schema import DatasetMeta
 from engine.data.store import read_frames, read_index, read_meta
-from engine.training import FitResult, TrainConfig, TrainingDivergedError, fit, predict_logits
+from engine.training import (
+    FitResult,
+    SemanticHead,
+    TrainConfig,
+    TrainingDivergedError,
+    fit,
+    predict_logits,
+)
 from engine.zsl.attributes import AttributeTable, load_attribute_table
 from engine.zsl.config import ClassifierConfig, GroupSplit, SemanticConfig, ZslConfig, resolve_group
 from engine.zsl.evaluation import prototype_baseline, seen_unseen_curve, zsl_metrics
@@ -332,7 +339,13 @@ def run_group(
         cnn = _supplied_cnn(config.cnn_weights, meta)
     else:
         check_seen_only(np.array([label_of[int(i)] for i in seen_train_ids]), seen, "feature CNN")
-        cnn = fit("sigzsl_cnn", config.data, seen_train_ids, _cnn_config(config.cnn, seed))
+        cnn = fit(
+            "sigzsl_cnn",
+            config.data,
+            seen_train_ids,
+            _cnn_config(config.cnn, seed),
+            semantic_head=alignment_head(table, classes, seen, config),
+        )
     watch.lap("feature_cnn")
     train = read_frames(config.data, seen_train_ids)
     test = read_frames(config.data, np.asarray(test_ids, np.int64))
@@ -418,6 +431,23 @@ def _supplied_cnn(uri: str, meta: DatasetMeta) -> FitResult:
     if not hasattr(cnn.model(), "features"):
         raise ValueError(f"cnn_weights {uri}: model {cnn.model_name!r} has no features embedding")
     return cnn
+
+
+def alignment_head(
+    table: AttributeTable, classes: list[str], seen: list[int], config: ZslConfig
+) -> SemanticHead | None:
+    """The feature CNN's semantic head (``cnn_alignment`` > 0), else None.
+
+    Its targets are the attribute vectors standardised per dimension over the seen classes
+    (a dimension constant over them regresses to 0), so every dimension weighs alike whatever
+    its code's scale; the unseen rows are never trained on (their frames are not there).
+    """
+    if config.cnn_alignment == 0:
+        return None
+    vectors = table.vectors(classes, config.attribute_encoding).astype(np.float32)
+    centre, spread = vectors[seen].mean(0), vectors[seen].std(0)
+    standard = (vectors - centre) / np.where(spread > 1e-6, spread, 1.0)
+    return SemanticHead(standard.astype(np.float32), config.cnn_alignment)
 
 
 def _cnn_config(cnn: TrainConfig, seed: int) -> TrainConfig:

@@ -9,6 +9,7 @@ from engine.data.generate import generate
 from engine.data.store import read_index
 from engine.training import (
     FitResult,
+    SemanticHead,
     TrainConfig,
     TrainingDivergedError,
     evaluate,
@@ -256,3 +257,25 @@ def test_a_fit_result_saved_before_quality_existed_loads(dataset, tmp_path):
     old = FitResult.load(str(tmp_path / "old.pt"))
     assert old.quality is None and old.classes is None
     assert evaluate(old, dataset, ids_at(dataset))["n"] == len(ids_at(dataset))
+
+
+def test_a_semantic_head_is_trained_beside_the_class_head_and_left_out_of_the_result(dataset):
+    ids = read_index(dataset).ids
+    config = TrainConfig(epochs=4, batch_size=64, seed=3)
+    vectors = np.random.default_rng(0).standard_normal((11, 5)).astype(np.float32)
+    plain = fit("cnn1d", dataset, ids, config)
+    aligned = fit("cnn1d", dataset, ids, config, semantic_head=SemanticHead(vectors, 1.0))
+    again = fit("cnn1d", dataset, ids, config, semantic_head=SemanticHead(vectors, 1.0))
+    assert aligned.state_dict.keys() == plain.state_dict.keys()  # the head is dropped
+    errors = [record["semantic_error"] for record in aligned.history]
+    assert errors[-1] < 0.8 * errors[0]  # it learns to regress the vectors (measured: x0.75)
+    assert "semantic_error" not in plain.history[0]
+    differs = [
+        not torch.equal(aligned.state_dict[k], plain.state_dict[k]) for k in plain.state_dict
+    ]
+    assert all(differs[:-2])  # every feature layer moved differently; the head may too
+    assert all(torch.equal(again.state_dict[k], v) for k, v in aligned.state_dict.items())
+    with pytest.raises(ValueError, match="weight > 0"):
+        SemanticHead(vectors, 0.0)
+    with pytest.raises(ValueError, match="in-process"):
+        fit("cnn1d", dataset, ids, TrainConfig(workers=1), semantic_head=SemanticHead(vectors, 1))

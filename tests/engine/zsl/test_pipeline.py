@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -186,3 +187,38 @@ def test_cli_reports_a_missing_attribute_class_as_a_user_error(tiny_sigzsl7, tmp
     )
     assert main(["zsl", "--config", str(path), "--group", "1"]) == 2
     assert "missing from attribute table" in capsys.readouterr().err
+
+
+def test_the_aligned_feature_cnn_regresses_standardised_seen_vectors(tiny_sigzsl7, tmp_path):
+    """cnn_alignment > 0: the feature CNN trains with a semantic head on seen frames only, its
+    targets standardised over the seen classes; 0 leaves the seed's plain CNN."""
+    config = ZslConfig.from_dict(
+        {
+            "data": tiny_sigzsl7,
+            "out": str(tmp_path / "out"),
+            "attributes": "physics",
+            "attribute_encoding": "value",
+            "cnn_alignment": 0.5,
+            "cnn": {"epochs": 2},
+            "figures": False,
+            "semantic": {"mode": "attributes"},
+            "gan": {"epochs": 1, "batch_size": 16},
+            "classifier": {"epochs": 1, "synthetic_per_class": 5},
+        }
+    )
+    group = resolve_group(1, CLASSES)
+    seen = [CLASSES.index(name) for name in group.seen]
+    table = pipeline.load_table(config, list(CLASSES))
+    head = pipeline.alignment_head(table, list(CLASSES), seen, config)
+    assert head.weight == 0.5 and head.vectors.shape[0] == len(CLASSES)
+    np.testing.assert_allclose(head.vectors[seen].mean(0), 0, atol=1e-5)
+    varying = head.vectors[seen].std(0) > 0
+    np.testing.assert_allclose(head.vectors[seen].std(0)[varying], 1, rtol=1e-4)
+    assert (
+        pipeline.alignment_head(
+            table, list(CLASSES), seen, dataclasses.replace(config, cnn_alignment=0.0)
+        )
+        is None
+    )
+    history = pipeline.run_group(config, group, 0)["histories"]["feature_cnn"]
+    assert [round(h["epoch"]) for h in history] == [1, 2] and "semantic_error" in history[-1]
