@@ -3,8 +3,12 @@
 ``fit`` runs the same ``_train`` function either in the calling process (``workers=0``) or as
 ``TorchTrainer``'s per-worker loop (``workers >= 1``). Every worker holds the training frames in
 memory (target sets are small) and takes an equal share of each epoch's seeded permutation, so
-all DDP ranks run the same number of steps. Rank 0 sends the final weights back as a Ray Train
-checkpoint; weights are saved unwrapped (no ``module.`` prefix) whatever the world size.
+all DDP ranks run the same number of steps. A share is cut into ``ceil(share / batch_size)``
+batches of equal size (within one frame) rather than full batches and a remainder: Adam's step
+has the same size whatever the batch, so a remainder of one to a few frames took a full step
+on their noise every epoch and cost 4 points of accuracy at 513 frames, batch 64
+(docs/benchmark.md, "The step between 7 % and 9 %"). Rank 0 sends the final weights back as a
+Ray Train checkpoint; weights are saved unwrapped (no ``module.`` prefix) whatever the world size.
 """
 
 from __future__ import annotations
@@ -403,8 +407,7 @@ def _train(job: dict[str, Any], rank: int, world: int, wrap: Callable, report: C
         net.train()
         order = rng.permutation(train_pos)[rank * share : (rank + 1) * share]
         total, seen, correct = 0.0, 0, 0
-        for start in range(0, share, batch_size):
-            pos = order[start : start + batch_size]
+        for pos in np.array_split(order, -(-share // batch_size)):  # equal sizes, no runt
             x, y = iq[pos].to(device), labels[pos].to(device)
             with torch.autocast(device.type, torch.bfloat16, enabled=config.amp and config.use_gpu):
                 if aligned is None:

@@ -279,3 +279,19 @@ def test_a_semantic_head_is_trained_beside_the_class_head_and_left_out_of_the_re
         SemanticHead(vectors, 0.0)
     with pytest.raises(ValueError, match="in-process"):
         fit("cnn1d", dataset, ids, TrainConfig(workers=1), semantic_head=SemanticHead(vectors, 1))
+
+
+def test_an_epoch_is_cut_into_batches_of_equal_size_not_a_runt(dataset, monkeypatch):
+    """65 frames at batch 64 train as 33 + 32, not 64 + 1 (a 1-frame batch takes a full Adam
+    step on its noise; docs/benchmark.md, "The step between 7 % and 9 %")."""
+    sizes = []
+
+    class Recording(torch.nn.CrossEntropyLoss):
+        def forward(self, logits, target):
+            sizes.append(len(target))
+            return super().forward(logits, target)
+
+    monkeypatch.setattr(torch.nn, "CrossEntropyLoss", Recording)
+    ids = read_index(dataset).ids[::13][:65]  # every class
+    result = fit("cnn1d", dataset, ids, TrainConfig(epochs=2, batch_size=64, min_steps=0))
+    assert sizes == [33, 32, 33, 32] and result.history[-1]["steps"] == 4
