@@ -58,9 +58,9 @@ def test_end_to_end_through_the_cli_and_ray_train(ray_session, tiny_sigzsl7, tmp
     )
     index = dict(zip(*[a.tolist() for a in _index(tiny_sigzsl7)], strict=True))
 
-    def fit(name, uri, ids, config):
+    def fit(name, uri, ids, config, **kwargs):
         trained_labels.setdefault("cnn", []).append(np.array([index[int(i)] for i in ids]))
-        return real_fit(name, uri, ids, config)
+        return real_fit(name, uri, ids, config, **kwargs)
 
     def gan(features, labels, *args, **kwargs):
         trained_labels.setdefault("gan", []).append(np.asarray(labels))
