@@ -1,8 +1,9 @@
 """Executor ``"actors"``: scoring actors that outlive the pass.
 
 Ray Data's ``map_batches`` builds its actor pool and its pipeline for every pass: seconds of
-fixed cost that every DUSE round and every benchmark cell pays again (about 8 s per pass on the
-2-core box, ``benchmarks/scoring.py``). These actors are started once per process and kept:
+fixed cost that every DUSE round and every benchmark cell pays again (10.7 s per pass on the
+2-core box, 0.15 s with these actors: ``benchmarks/scoring.py --pass-sizes``). These actors
+are started once per process and kept:
 
 * a pass puts the model weights and the scorer in the object store once (``ray.put``) and hands
   the actors references; an actor rebuilds its :class:`engine.scoring.PoolWorker` only when

@@ -337,6 +337,8 @@ class SemanticHead:
     def __post_init__(self) -> None:
         if self.weight <= 0 or np.ndim(self.vectors) != 2:
             raise ValueError("SemanticHead needs vectors [C, s] and a weight > 0")
+        if not np.isfinite(self.vectors).all():
+            raise ValueError("SemanticHead vectors hold NaN or inf")
 
 
 class _SemanticLoss:
@@ -533,6 +535,11 @@ def fit(
     meta = read_meta(data_uri)
     with torch.random.fork_rng():  # building initialises weights: keep the caller's RNG
         models.build(model_name, meta.num_classes, meta.length)  # fail fast on name / length
+    if semantic_head is not None and len(semantic_head.vectors) != meta.num_classes:
+        raise ValueError(
+            f"semantic_head has {len(semantic_head.vectors)} class vectors for "
+            f"{meta.num_classes} classes"
+        )
     frames = read_finite_frames(data_uri, ids)
     if len(np.unique(frames.labels)) < 2:
         raise ValueError(f"training frames hold one class only ({meta.classes[frames.labels[0]]})")

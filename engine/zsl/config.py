@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from engine.config import ConfigMixin, config_class, set_dotted
 from engine.config import load_config as _load_config
@@ -312,6 +312,14 @@ class ZslConfig(ConfigMixin):
             except ValueError as error:
                 raise ValueError(f"constellation of {name!r}: {error}") from None
         return constellations
+
+    @model_validator(mode="after")
+    def _alignment_trains_in_process(self) -> ZslConfig:
+        if self.cnn_alignment > 0 and self.cnn_weights is not None:
+            raise ValueError("cnn_alignment trains the feature CNN; it cannot apply to cnn_weights")
+        if self.cnn_alignment > 0 and self.cnn.workers:
+            raise ValueError("cnn_alignment needs in-process CNN training (cnn.workers: 0)")
+        return self
 
     def replace(self, **changes: Any) -> ZslConfig:
         """A copy with top-level fields or dotted section fields (``"gan.lr"``) changed.

@@ -279,6 +279,10 @@ def test_a_semantic_head_is_trained_beside_the_class_head_and_left_out_of_the_re
         SemanticHead(vectors, 0.0)
     with pytest.raises(ValueError, match="in-process"):
         fit("cnn1d", dataset, ids, TrainConfig(workers=1), semantic_head=SemanticHead(vectors, 1))
+    with pytest.raises(ValueError, match="NaN"):
+        SemanticHead(np.full((11, 5), np.nan, np.float32), 1.0)
+    with pytest.raises(ValueError, match="4 class vectors for 11 classes"):
+        fit("cnn1d", dataset, ids, config, semantic_head=SemanticHead(vectors[:4], 1.0))
 
 
 def test_an_epoch_is_cut_into_batches_of_equal_size_not_a_runt(dataset, monkeypatch):

@@ -41,3 +41,13 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     assert config.gan.lr == 0.5
     for name in ("zsl_groups", "zsl_quick", "zsl_cpu"):
         assert load_config(f"jobs/configs/{name}.yaml").data
+
+
+def test_cnn_alignment_needs_a_feature_cnn_trained_in_process():
+    with pytest.raises(ValueError, match="cnn_weights"):
+        ZslConfig.from_dict(
+            {"data": "d", "out": "o", "cnn_alignment": 1.0, "cnn_weights": "cnn.pt"}
+        )
+    with pytest.raises(ValueError, match="in-process"):
+        ZslConfig.from_dict({"data": "d", "out": "o", "cnn_alignment": 1.0, "cnn": {"workers": 2}})
+    assert ZslConfig.from_dict({"data": "d", "out": "o", "cnn_alignment": 1.0}).cnn_alignment == 1.0
