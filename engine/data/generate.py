@@ -50,8 +50,9 @@ log = logging.getLogger(f"duse.{__name__}")
 
 BLOCK_FRAMES = 256
 # Bumped whenever the same (profile, scale, seed) would give different frames; recorded as
-# ``source.generator_version`` in dataset.json. 1 (absent): before issue 18's calibration.
-GENERATOR_VERSION = 2
+# ``source.generator_version`` in dataset.json. 1 (absent): before issue 18's calibration;
+# 2: rml2016a's replayed channel; 3: rml2018a's CFO/SRO as random walks (docs/datasets.md).
+GENERATOR_VERSION = 3
 
 
 @config_class

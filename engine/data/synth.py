@@ -186,7 +186,11 @@ class SignalConfig:
                 am_ssb_carrier=False,  # the real AM-SSB carries no carrier (nor anything)
             )
         if name == "rml2018a":  # O'Shea 2018 Table I impairments, amr_data.md 2.3, 5.2
-            return cls(profile=name, cfo_max_hz=500.0, sro_max_ppm=100.0, fading="rician")
+            # per-frame Rician multipath and carrier phase; CFO and SRO as GNU Radio's
+            # dynamic_channel_model random walks (amr_data.md 1.3 item 5), which drift ~1 Hz:
+            # drawn at their maxima (±500 Hz, version 2) the carrier turned 2.6 times per
+            # 1024-sample frame and wiped out the PSK orders (issue 18, docs/datasets.md)
+            return cls(profile=name, cfo_max_hz=1.0, sro_max_ppm=5.0, fading="rician")
         if name == "sig2019":  # ASSUMED: no public spec (amr_data.md 3)
             return cls(profile=name, cfo_max_hz=100.0, sro_max_ppm=50.0)
         if name == "sigzsl7":  # MATLAB-style, zsl.md 5: AWGN + random phase + small CFO

@@ -32,9 +32,9 @@ def test_layout_is_class_major_then_snr(tmp_path):
 def test_dataset_records_the_generator_version(tmp_path):
     uri = str(tmp_path / "ds")
     generate("sigzsl7", uri, scale=0.002, seed=0, executor="local")
-    assert GENERATOR_VERSION == 2  # bumped by issue 18's calibration of rml2016a
+    assert GENERATOR_VERSION == 3  # bumped by issue 18's calibrations (rml2016a, rml2018a)
     assert read_meta(uri).source["generator_version"] == GENERATOR_VERSION
-    assert "synthetic sigzsl7 (generator version 2)" in format_info(dataset_info(uri))
+    assert "synthetic sigzsl7 (generator version 3)" in format_info(dataset_info(uri))
     # data from before the field existed reads as version 1
     info = dataset_info(uri)
     del info["source"]["generator_version"]
