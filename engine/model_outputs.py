@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional
 
 import models
+from engine.inference import PreparedForward
 from scorers import ModelOutputs, Needs, PointwiseScorer, checked_score
 
 __all__ = [
@@ -93,6 +94,7 @@ def compute_outputs(
     ids: np.ndarray | None = None,
     device: str | torch.device = "cpu",
     scorer: str = "<unnamed>",
+    prepared: PreparedForward | None = None,
 ) -> ModelOutputs:
     """The quantities in ``needs`` for one batch, from at most one forward pass in eval mode.
 
@@ -110,6 +112,8 @@ def compute_outputs(
         ids: ``[n]`` global ids (default ``0..n-1``).
         device: where to run.
         scorer: the scorer asking, named in errors.
+        prepared: ``model``'s forward prepared for inference (:mod:`engine.inference`), used
+            for passes without input gradients; ``None`` runs the module eager.
 
     Returns:
         ModelOutputs holding ``ids``, ``labels`` and exactly the quantities in ``needs``.
@@ -133,22 +137,35 @@ def compute_outputs(
     if needs & Needs.LOGITS_FN:
         fields["logits_fn"] = EvalLogits(model, device)
     if needs & _FORWARD_NEEDS:
-        fields.update(_forward(model, iq, labels, needs, device, scorer))
+        fields.update(_forward(model, iq, labels, needs, device, scorer, prepared))
     return ModelOutputs(ids, labels, **fields)
 
 
 def _forward(
-    model: nn.Module, iq: np.ndarray, labels: np.ndarray, needs: Needs, device, scorer: str
+    model: nn.Module,
+    iq: np.ndarray,
+    labels: np.ndarray,
+    needs: Needs,
+    device,
+    scorer: str,
+    prepared: PreparedForward | None = None,
 ) -> dict[str, np.ndarray]:
     """One forward pass and what derives from it."""
     was_training = model.training
     model.eval()
+    split = bool(needs & _SPLIT_NEEDS)
+    if needs & Needs.INPUT_GRAD or (split and prepared is not None and not prepared.has_embedding):
+        prepared = None
     try:
         with torch.set_grad_enabled(bool(needs & Needs.INPUT_GRAD)):
             inputs = torch.as_tensor(iq, device=device)
             if needs & Needs.INPUT_GRAD:
                 inputs.requires_grad_(True)
-            if needs & _SPLIT_NEEDS:
+            if prepared is not None and split:
+                embedding, logits = prepared.embedding_and_logits(inputs)
+            elif prepared is not None:
+                embedding, logits = None, prepared.logits(inputs)
+            elif split:
                 embedding, logits = models.embedding_and_logits(model, inputs)
             else:
                 embedding, logits = None, model(inputs)
@@ -195,10 +212,18 @@ def score_batch(
     *,
     ids: np.ndarray | None = None,
     device: str | torch.device = "cpu",
+    prepared: PreparedForward | None = None,
 ) -> np.ndarray:
     """Scores ``[n]`` float64 of one batch: :func:`compute_outputs` for the scorer's needs, then
     the scorer, validated (shape, finite) by ``scorers.checked_score``."""
     outputs = compute_outputs(
-        model, iq, labels, scorer.needs, ids=ids, device=device, scorer=scorer.name
+        model,
+        iq,
+        labels,
+        scorer.needs,
+        ids=ids,
+        device=device,
+        scorer=scorer.name,
+        prepared=prepared,
     )
     return checked_score(scorer, outputs)

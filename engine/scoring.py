@@ -45,6 +45,7 @@ from engine._internal.logs import configure_logging, current_verbosity
 from engine.config import ConfigMixin, config_class
 from engine.data.schema import Frames
 from engine.data.store import iter_frames, to_ray_dataset
+from engine.inference import Inference, PreparedForward
 from engine.model_outputs import compute_outputs, score_batch
 from engine.selection import class_quotas, select, top_k
 from engine.training import FitResult
@@ -105,6 +106,12 @@ class ScoringConfig(ConfigMixin):
         ge=1,
         description="torch intra-op threads per actor; None: this machine's cores divided by "
         "actors (set it on clusters whose nodes differ from the driver)",
+    )
+    inference: Inference = Field(
+        "frozen",
+        description="how the model's forward runs (engine.inference): 'eager', 'frozen' "
+        "(TorchScript-frozen, fused convolutions), 'compiled' (torch.compile) or 'bf16' "
+        "(frozen under bfloat16; near-tied scores may swap)",
     )
 
 
@@ -171,6 +178,7 @@ class PoolWorker:
         needs: with ``scorer=None``, the per-sample arrays to return (array needs only).
         device: ``"cpu"`` or ``"cuda"``.
         threads: torch intra-op threads (``None``: leave torch's setting).
+        inference: how the forward runs (:mod:`engine.inference`).
         log_verbosity: in a Ray actor, configure logging like the driver's
             (``engine._internal.logs``); ``None`` leaves this process's logging alone.
     """
@@ -183,6 +191,7 @@ class PoolWorker:
         needs: Needs = Needs.NONE,
         device: str = "cpu",
         threads: int | None = None,
+        inference: Inference = "eager",
         log_verbosity: int | None = None,
     ) -> None:
         if log_verbosity is not None:
@@ -194,6 +203,7 @@ class PoolWorker:
             network = models.build(model["model_name"], model["num_classes"], model["length"])
         network.load_state_dict(model["state_dict"])
         self.model = network.to(device).eval()
+        self.prepared = None if inference == "eager" else PreparedForward(self.model, inference)
         self.num_classes = model["num_classes"]
         self.wanted = np.asarray(wanted, dtype=np.int64)
         self.scorer = scorer
@@ -229,7 +239,15 @@ class PoolWorker:
     def _score(self, iq: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
         if len(ids) == 0:
             return np.zeros(0, dtype=np.float64)
-        return score_batch(self.scorer, self.model, iq, labels, ids=ids, device=self.device)
+        return score_batch(
+            self.scorer,
+            self.model,
+            iq,
+            labels,
+            ids=ids,
+            device=self.device,
+            prepared=self.prepared,
+        )
 
     def _outputs(self, iq: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> dict:
         if len(ids) == 0:
@@ -238,7 +256,15 @@ class PoolWorker:
                 self.model, iq, np.zeros(1, np.int64), self.needs, device=self.device
             )
             return {name: value[:0] for name, value in _arrays_of(outputs, self.needs).items()}
-        outputs = compute_outputs(self.model, iq, labels, self.needs, ids=ids, device=self.device)
+        outputs = compute_outputs(
+            self.model,
+            iq,
+            labels,
+            self.needs,
+            ids=ids,
+            device=self.device,
+            prepared=self.prepared,
+        )
         return _arrays_of(outputs, self.needs)
 
 
@@ -326,6 +352,7 @@ def _run_pass(
 ) -> Iterator[dict[str, np.ndarray]]:
     """Yield the worker's output batches over the wanted rows, on the configured executor."""
     device = "cuda" if config.gpus_per_actor > 0 else "cpu"
+    worker_kwargs = {**worker_kwargs, "inference": config.inference}
     if config.executor == "local":
         worker = PoolWorker(**worker_kwargs, device=device, threads=config.threads_per_actor)
         for batch in _local_batches(data_uri, worker_kwargs["wanted"], config.batch_size):

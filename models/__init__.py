@@ -15,7 +15,7 @@ Registered names (see :func:`available`): ``alexnet``, ``cnn1d``, ``cnn2d``, ``g
 """
 
 from models import cnn, recurrent, resnet, zsl  # noqa: F401  (importing registers the architectures)
-from models.base import AmrClassifier, embedding_and_logits, last_layer
+from models.base import AmrClassifier, embedding_and_logits, features_and_head, last_layer
 from models.layers import FrameNorm, normalize_frames
 from models.registry import ModelSpec, available, build, model_spec, register
 
@@ -26,6 +26,7 @@ __all__ = [
     "available",
     "build",
     "embedding_and_logits",
+    "features_and_head",
     "last_layer",
     "model_spec",
     "normalize_frames",

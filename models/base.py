@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["AmrClassifier", "embedding_and_logits", "last_layer"]
+__all__ = ["AmrClassifier", "embedding_and_logits", "features_and_head", "last_layer"]
 
 
 class AmrClassifier(nn.Module):
@@ -45,7 +45,12 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
-def _parts(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
+def features_and_head(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
+    """The ``features`` module and linear ``head`` of a model (wrappers looked through).
+
+    Raises:
+        TypeError: the model lacks ``features`` or its ``head`` is not one ``nn.Linear``.
+    """
     model = _unwrap(model)
     features = getattr(model, "features", None)
     head = getattr(model, "head", None)
@@ -75,7 +80,7 @@ def embedding_and_logits(model: nn.Module, iq: torch.Tensor) -> tuple[torch.Tens
     Raises:
         TypeError: the model lacks ``features`` or its ``head`` is not one ``nn.Linear``.
     """
-    features, head = _parts(model)
+    features, head = features_and_head(model)
     embedding = features(iq)
     return embedding, head(embedding)
 
@@ -92,4 +97,4 @@ def last_layer(model: nn.Module) -> nn.Linear:
     Raises:
         TypeError: the model lacks ``features`` or its ``head`` is not one ``nn.Linear``.
     """
-    return _parts(model)[1]
+    return features_and_head(model)[1]
