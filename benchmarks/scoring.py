@@ -19,6 +19,13 @@ Per-pass cost (``--pass-sizes 4000 20000 100000 1000000``): the plain loop, Ray 
 ``actors`` executor (Ray actors kept across passes, engine.scoring_actors) over pools of each
 size, and the fixed cost of one pass after the first.
 
+Inference paths (``--inference frozen compiled bf16``, engine.inference): per model
+(``--models``), the forward alone on resident frames and the in-process scoring pass
+(``score_and_select``, executor ``local``) for each ``ScoringConfig.inference``, with frames/s,
+GFLOP/s (PyTorch's FLOP count) and the fraction of this CPU's fp32 peak
+(benchmarks/hardware.py), the speed-up over eager, and how much of eager's selection each path
+picks (``--inference-frames`` frames, 4 %). Interleaved over ``--repeats``, best kept.
+
 Prints every figure and ratio and writes benchmarks/results/scoring.json (``--results``).
 
 Other pool shapes and devices (benchmarks/gpu.sh): ``--length 1024 --classes 24`` for the
@@ -49,8 +56,10 @@ import pyarrow.parquet as pq
 import torch
 
 import models
+from benchmarks.hardware import cpu_peak, forward_flops
 from engine.data.schema import Frames, ShardInfo
 from engine.data.store import DatasetWriter, read_meta, shard_name, write_shard
+from engine.inference import INFERENCE_MODES, PreparedForward
 from engine.scoring import ScoringConfig, score_and_select
 from engine.training import FitResult
 from scorers import get_scorer
@@ -330,6 +339,16 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="pools for the per-pass comparison of plain loop, Ray Data and kept actors",
     )
+    parser.add_argument(
+        "--inference",
+        nargs="*",
+        default=[],
+        choices=INFERENCE_MODES,
+        help="compare these inference paths with eager",
+    )
+    parser.add_argument(
+        "--inference-frames", type=int, default=20_000, help="pool of the inference comparison"
+    )
     parser.add_argument("--workdir", default=None, help="where the pools are written (temp)")
     parser.add_argument(
         "--write-workers", type=int, default=1, help="processes writing the throughput pool"
@@ -374,6 +393,9 @@ def main(argv: list[str] | None = None) -> None:
                 report.update(throughput(args, workdir, cores))
         if args.pass_sizes:
             report["pass_sizes"] = pass_costs(args, workdir, cores)
+        if args.inference:
+            report["inference"] = inference_paths(args, workdir, cores)
+            save()
         report["memory"] = [memory_run(workdir, n, cores) for n in args.memory_sizes]
         for row in report["memory"]:
             print(
@@ -520,6 +542,90 @@ def throughput_models(
         figures[name] = _measure(args, name, uri, cores)
         save()
     shutil.rmtree(uri)
+
+
+def prepared_ceiling(model: FitResult, mode: str, seconds: float, batch: int) -> float:
+    """Frames/s of the forward alone through ``PreparedForward(mode)`` on one resident batch."""
+    network = model.model().eval()
+    forward = PreparedForward(network, mode)
+    iq = torch.randn(batch, 2, model.length)
+    forward.logits(iq)  # preparation and warm-up
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        forward.logits(iq)
+        calls += 1
+    return batch * calls / (time.perf_counter() - start)
+
+
+def local_pass(model: FitResult, uri: str, mode: str, batch: int, k: int) -> tuple[float, set]:
+    """Frames/s of the in-process ``score_and_select`` (DUSE margin) and the selected ids."""
+    meta = read_meta(uri)
+    config = ScoringConfig(executor="local", batch_size=batch, inference=mode)
+    start = time.perf_counter()
+    rows = score_and_select(
+        model,
+        uri,
+        np.arange(meta.num_rows, dtype=np.int64),
+        get_scorer("duse"),
+        k,
+        balanced=False,
+        num_classes=model.num_classes,
+        rng=np.random.default_rng(0),
+        config=config,
+    )
+    return meta.num_rows / (time.perf_counter() - start), set(rows.ids.tolist())
+
+
+def inference_paths(args: argparse.Namespace, workdir: str, cores: int) -> dict:
+    """Each ``--inference`` path against eager, per model: forward alone and the local pass."""
+    modes = list(dict.fromkeys(["eager", *args.inference]))
+    peak = cpu_peak(cores)
+    frames = args.inference_frames
+    uri = f"{workdir}/inference-pool"
+    write_pool(uri, frames, args.length, args.classes)
+    k = frames // 25  # 4 %
+    out = {"peak": peak, "frames": frames, "modes": modes, "models": {}}
+    print(
+        f"-- inference paths: {peak['cpu']}, {cores} cores x {peak['clock_ghz']} GHz x "
+        f"{peak['flops_per_cycle']} FLOP/cycle = {peak['peak_gflops']} GFLOP/s fp32 peak"
+    )
+    for name in args.models or [args.model]:
+        model = _model(name, args.classes, args.length)
+        flops = forward_flops(name, args.classes, args.length)
+        runs = {mode: {"forward": [], "pass": []} for mode in modes}
+        picks = {}
+        for _ in range(args.repeats):
+            for mode in modes:
+                runs[mode]["forward"].append(prepared_ceiling(model, mode, 3.0, args.batch))
+                rate, picks[mode] = local_pass(model, uri, mode, args.batch, k)
+                runs[mode]["pass"].append(rate)
+        rows = {}
+        for mode in modes:
+            forward, scoring = max(runs[mode]["forward"]), max(runs[mode]["pass"])
+            rows[mode] = {
+                "forward_frames_per_s": forward,
+                "pass_frames_per_s": scoring,
+                "forward_gflops": forward * flops / 1e9,
+                "forward_fraction_of_peak": forward * flops / 1e9 / peak["peak_gflops"]
+                if peak["peak_gflops"]
+                else None,
+                "forward_vs_eager": forward / max(runs["eager"]["forward"]),
+                "pass_vs_eager": scoring / max(runs["eager"]["pass"]),
+                "selection_overlap_with_eager": len(picks[mode] & picks["eager"]) / k,
+                "all_repeats": runs[mode],
+            }
+            row = rows[mode]
+            print(
+                f"{name:7s} L={args.length} {mode:8s} forward {forward:8,.0f}/s "
+                f"({row['forward_gflops']:.1f} GFLOP/s, {row['forward_fraction_of_peak']:.1%} of "
+                f"peak, x{row['forward_vs_eager']:.2f}), pass {scoring:8,.0f}/s "
+                f"(x{row['pass_vs_eager']:.2f}), "
+                f"selection = eager's {row['selection_overlap_with_eager']:.3f}",
+                flush=True,
+            )
+        out["models"][name] = {"mflop_per_frame": flops / 1e6, "paths": rows}
+    shutil.rmtree(uri)
+    return out
 
 
 if __name__ == "__main__":

@@ -11,10 +11,8 @@ import torch
 from torch import nn
 
 import models
-from engine.data import generate, make_split, read_index
-from engine.inference import PreparedForward
+from engine.inference import CACHE_BYTES, PreparedForward, chunk_frames
 from engine.scoring import ScoringConfig, pool_outputs, score_and_select, score_pool
-from engine.training import TrainConfig, fit
 from scorers import get_scorer
 
 
@@ -44,13 +42,28 @@ def test_frozen_forward_gives_eager_logits_and_embedding(name, length):
     assert prepared.mode == "frozen"  # it did not fall back
 
 
+def test_calls_are_cut_to_keep_the_largest_activation_in_cache():
+    model = models.build("cnn1d", 24, 1024).eval()
+    # the first convolution's output, 64 channels x 1024 floats, is the largest
+    assert chunk_frames(model, 1024) == CACHE_BYTES // (64 * 1024 * 4) == 16
+    assert chunk_frames(model, 1024, cache_bytes=2**40) == 1024  # capped
+    assert chunk_frames(model, 1024, cache_bytes=1) == 8  # floored
+    prepared = PreparedForward(model, "frozen")
+    iq = _frames(40, 1024)  # 16 + 16 + 8
+    torch.testing.assert_close(prepared.logits(iq), _eager(model, iq)[1], rtol=1e-4, atol=1e-5)
+    assert prepared.chunk == 16
+    assert PreparedForward(model, "eager").chunk is None  # eager keeps whole batches
+
+
 def test_bf16_forward_stays_near_eager():
     torch.manual_seed(0)
     model = models.build("cnn1d", 11, 128).eval()
     iq = _frames(256, 128)
-    logits = PreparedForward(model, "bf16").logits(iq)
+    prepared = PreparedForward(model, "bf16")
+    logits = prepared.logits(iq)
     _, want = _eager(model, iq)
-    assert logits.dtype == torch.float32
+    assert prepared.mode == "bf16" and logits.dtype == torch.float32
+    assert not torch.equal(logits, want)  # it did run in bfloat16
     assert (logits - want).abs().max() < 0.05 * want.abs().max()  # bf16: ~3 significant digits
 
 
@@ -88,15 +101,6 @@ def test_unknown_inference_mode_is_refused():
         PreparedForward(model, "turbo")
     with pytest.raises(ValueError, match="inference"):
         ScoringConfig(inference="turbo")
-
-
-@pytest.fixture(scope="module")
-def pool(tmp_path_factory):
-    uri = str(tmp_path_factory.mktemp("inference") / "ds")
-    generate("rml2016a", uri, scale=0.004, seed=0, executor="local", shard_bytes=2**18)
-    split = make_split(read_index(uri), 11, test=0.2, target=0.1, seed=0)
-    model = fit("cnn1d", uri, split.target_ids, TrainConfig(epochs=2, batch_size=64))
-    return uri, split, model
 
 
 def _configs() -> dict[str, ScoringConfig]:
