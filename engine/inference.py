@@ -4,17 +4,17 @@
 
 * ``"eager"``: the module itself under ``torch.no_grad``;
 * ``"frozen"``: the ``features`` part traced and frozen by TorchScript (weights become
-  constants, oneDNN fuses each convolution with its ReLU and pre-packs the weights), the
-  linear head eager; the logits equal eager's up to float rounding (the test bounds it);
+  constants for its freezing passes), the linear head eager; the logits equal eager's up to
+  float rounding (the test bounds it);
 * ``"compiled"``: ``torch.compile`` of the same part (Inductor's generated kernels; the first
   batch pays the compilation, tens of seconds on two cores);
 * ``"bf16"``: the module under bfloat16 autocast (AMX or AVX-512 BF16 where the CPU has
   them): faster for some models, but the logits move by about 1e-2, so near-tied scores swap
-  places (a 4 % selection kept 84 % of eager's picks, measured); opt-in only.
+  places (a 4 % selection kept 82-92 % of eager's picks, measured); opt-in only.
 
 Every mode but ``"eager"`` also cuts a batch into model calls of :func:`chunk_frames` frames
 on a CPU, sized so that the largest activation stays in cache (a 1024-frame batch of cnn1d at
-L=1024 makes 256 MiB activations; 16-frame calls run it about 3 times faster, measured).
+L=1024 makes 256 MiB activations; in 16-frame calls it runs 2.3 times faster, measured).
 Only forward passes without input gradients use it (DeepFool and input-gradient scorers run
 eager), and a module whose preparation fails falls back to eager with one warning.
 docs/expansion.md, "Inference nearer the hardware", has the measured speed-ups.
