@@ -38,6 +38,7 @@ from benchmarks.hardware import cpu_peak
 from benchmarks.scoring import PeakMemory, machine
 from engine.data import generate, make_split, read_index
 from engine.data.generate import estimated_bytes
+from engine.data.profiles import get_profile
 from engine.inference import INFERENCE_MODES
 from engine.scoring import ScoringConfig, score_and_select
 from engine.training import TrainConfig, fit
@@ -47,19 +48,6 @@ RESULTS = Path(__file__).parent / "results" / "full-rml2018.json"
 PROFILE = "rml2018a"
 RATE = 0.04
 NODES = (1, 2, 4, 8, 16)
-
-
-def _mib(value: float) -> int:
-    return round(value / 2**20)
-
-
-def _memory(peak: PeakMemory) -> dict:
-    return {
-        "driver_private_peak_mib": _mib(peak.driver_peak),
-        "driver_private_growth_mib": _mib(peak.driver_peak - peak.driver_start),
-        "worker_private_peak_mib": _mib(max(peak.worker_private_peak.values(), default=0)),
-        "object_store_mapped_peak_mib": _mib(peak.worker_shared_peak),
-    }
 
 
 def run(scale: float, workdir: str, inference: str, target: float, epochs: int) -> dict:
@@ -76,7 +64,7 @@ def run(scale: float, workdir: str, inference: str, target: float, epochs: int) 
         "bytes": sum(shard.size_bytes for shard in meta.shards),
         "seconds": seconds,
         "frames_per_s": meta.num_rows / seconds,
-        **_memory(memory),
+        **memory.figures(),
     }
     print(f"generated {meta.num_rows:,} frames ({len(meta.shards)} shards) in {seconds:.0f} s")
     index = read_index(uri)  # id, label, snr: 14 bytes a frame, no IQ
@@ -112,7 +100,7 @@ def run(scale: float, workdir: str, inference: str, target: float, epochs: int) 
         "inference": inference,
         "seconds": seconds,
         "frames_per_s": len(pool) / seconds,
-        **_memory(memory),
+        **memory.figures(),
     }
     print(f"scored {len(pool):,} frames in {seconds:.0f} s ({len(pool) / seconds:,.0f}/s)")
     return report
@@ -120,7 +108,7 @@ def run(scale: float, workdir: str, inference: str, target: float, epochs: int) 
 
 def projection(report: dict, fixed_s: float) -> list[dict]:
     """Projected wall time of the generate and score steps at full size on N nodes."""
-    full = 2_555_904
+    full = get_profile(PROFILE).num_rows  # 2,555,904
     generate_rate = report["generate"]["frames_per_s"]
     score = report["score"]  # the measured pass less its start-up, which N nodes pay once
     score_rate = score["pool_frames"] / max(score["seconds"] - fixed_s, 1e-9)

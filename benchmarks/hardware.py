@@ -29,7 +29,9 @@ def _cpuinfo() -> dict[str, str]:
     except OSError:  # pragma: no cover - not Linux
         return {}
     first = text.split("\n\n", 1)[0]
-    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())}
+    return {
+        k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())
+    }
 
 
 def _flops_per_cycle(flags: set[str]) -> int:

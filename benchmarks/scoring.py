@@ -243,6 +243,18 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
 
+    def figures(self) -> dict[str, int]:
+        """The peaks in MiB: driver (and its growth), largest worker, mapped object store."""
+        mib = 2**20
+        return {
+            "driver_private_growth_mib": round((self.driver_peak - self.driver_start) / mib),
+            "driver_private_peak_mib": round(self.driver_peak / mib),
+            "worker_private_peak_mib": round(
+                max(self.worker_private_peak.values(), default=0) / mib
+            ),
+            "object_store_mapped_peak_mib": round(self.worker_shared_peak / mib),
+        }
+
     def _run(self) -> None:
         while not self._stop.wait(0.2):
             self.driver_peak = max(self.driver_peak, _memory_bytes(os.getpid())["RssAnon"])
@@ -289,15 +301,11 @@ def memory_run(workdir: str, frames: int, threads: int) -> dict:
     with PeakMemory() as memory:
         rate = ours(model, uri, "random", threads)
     shutil.rmtree(uri)
-    mib = 2**20
     return {
         "frames": frames,
         "pool_gib": round(frames * 8 * 1024 / 2**30, 2),
         "rows_per_s": round(rate),
-        "driver_private_growth_mib": round((memory.driver_peak - memory.driver_start) / mib),
-        "driver_private_peak_mib": round(memory.driver_peak / mib),
-        "worker_private_peak_mib": round(max(memory.worker_private_peak.values(), default=0) / mib),
-        "object_store_mapped_peak_mib": round(memory.worker_shared_peak / mib),
+        **memory.figures(),
     }
 
 

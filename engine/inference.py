@@ -118,7 +118,7 @@ class PreparedForward:
         if self.mode in ("eager", "bf16"):  # TorchScript cannot freeze autocast's weight casts
             return part
         try:
-            with torch.no_grad(), self._autocast(), warnings.catch_warnings():
+            with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # TorchScript's deprecation and tracer notes
                 if self.mode == "compiled":
                     prepared = torch.compile(part, dynamic=False)

@@ -153,8 +153,8 @@ def _forward(
     """One forward pass and what derives from it."""
     was_training = model.training
     model.eval()
-    split = bool(needs & _SPLIT_NEEDS)
-    if needs & Needs.INPUT_GRAD or (split and prepared is not None and not prepared.has_embedding):
+    split = bool(needs & _SPLIT_NEEDS)  # check_model_provides: the model has the split then
+    if needs & Needs.INPUT_GRAD:
         prepared = None
     try:
         with torch.set_grad_enabled(bool(needs & Needs.INPUT_GRAD)):

@@ -110,8 +110,8 @@ class ScoringConfig(ConfigMixin):
     inference: Inference = Field(
         "frozen",
         description="how the model's forward runs (engine.inference): 'eager', 'frozen' "
-        "(TorchScript-frozen, fused convolutions), 'compiled' (torch.compile) or 'bf16' "
-        "(frozen under bfloat16; near-tied scores may swap)",
+        "(TorchScript-frozen, in cache-sized calls), 'compiled' (torch.compile) or 'bf16' "
+        "(bfloat16 autocast; near-tied scores may swap)",
     )
 
 
