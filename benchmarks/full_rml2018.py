@@ -133,6 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fixed-s", type=float, default=10.7, help="a pass's start-up (s)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if not 0 < args.scale <= 1 or not 0 < args.target < 1:
+        parser.error(
+            f"--scale must be in (0, 1] and --target in (0, 1), got {args.scale}, {args.target}"
+        )
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     torch.set_num_threads(os.cpu_count() or 1)
     workdir = tempfile.mkdtemp(prefix="duse-full-rml2018-", dir=args.workdir)

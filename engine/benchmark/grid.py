@@ -31,7 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import fsspec
 import numpy as np
 import yaml
 
@@ -112,13 +111,11 @@ def prepare(config: BenchmarkConfig, *, reuse_splits: bool = True) -> dict[int, 
     Returns:
         ``{seed: splits.json path}``.
     """
-    from engine.data.generate import generate
+    from engine.data.generate import ensure_generated
 
-    fs, path = fsspec.core.url_to_fs(config.data)
-    if config.generate is not None and not fs.exists(f"{path}/dataset.json"):
+    if config.generate is not None:
         spec = config.generate
-        log.info("generating %s at scale %g into %s", spec.profile, spec.scale, config.data)
-        generate(spec.profile, config.data, scale=spec.scale, seed=spec.seed, progress=True)
+        ensure_generated(config.data, spec.profile, scale=spec.scale, seed=spec.seed)
     meta = read_meta(config.data)
     for name in {config.model, *config.eval_models}:
         if meta.length < models.model_spec(name).min_length:

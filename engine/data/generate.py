@@ -17,6 +17,7 @@ import shutil
 from dataclasses import asdict
 from typing import ClassVar, Literal
 
+import fsspec
 import numpy as np
 from pydantic import Field
 
@@ -29,6 +30,7 @@ from engine.data.store import (
     _ROW_GROUP_BYTES,
     DEFAULT_SHARD_BYTES,
     DatasetWriter,
+    read_meta,
     resolve,
     rows_per_shard,
     shard_name,
@@ -40,10 +42,12 @@ __all__ = [
     "BLOCK_FRAMES",
     "GENERATOR_VERSION",
     "GenerateConfig",
+    "ensure_generated",
     "estimated_bytes",
     "frames_per_key",
     "generate",
     "generate_rows",
+    "stale_reason",
 ]
 
 log = logging.getLogger(f"duse.{__name__}")
@@ -53,6 +57,8 @@ BLOCK_FRAMES = 256
 # ``source.generator_version`` in dataset.json. 1 (absent): before issue 18's calibration;
 # 2: rml2016a's replayed channel; 3: rml2018a's CFO/SRO as random walks (docs/datasets.md).
 GENERATOR_VERSION = 3
+# The version at which each profile's frames last changed; a dataset written before it is stale.
+FRAMES_CHANGED_AT = {"rml2016a": 2, "rml2018a": 3}
 
 
 @config_class
@@ -88,6 +94,52 @@ def frames_per_key(profile: Profile, scale: float) -> int:
     if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive number, got {scale!r}")
     return max(1, round(profile.frames_per_key * scale))
+
+
+def stale_reason(meta: DatasetMeta, profile_name: str, scale: float, seed: int) -> str | None:
+    """Why the dataset ``meta`` is not what ``generate(profile_name, scale, seed)`` writes now.
+
+    Returns None when it is: synthetic, the same profile, scale and seed, and written by a
+    generator version at or after the one that last changed this profile's frames
+    (:data:`FRAMES_CHANGED_AT`; a missing version reads as 1).
+    """
+    source = meta.source
+    if source.get("kind") != "synthetic":
+        return f"it is not synthetic (source kind {source.get('kind')!r})"
+    recorded = (source.get("profile"), source.get("scale"), source.get("seed"))
+    if recorded != (profile_name, scale, seed):
+        return "it holds profile {!r} at scale {} with seed {}".format(*recorded)
+    version = source.get("generator_version", 1)
+    changed = FRAMES_CHANGED_AT.get(profile_name, 1)
+    if version < changed:
+        return (
+            f"it was written by generator version {version}; {profile_name}'s frames changed "
+            f"at {changed} (docs/datasets.md)"
+        )
+    return None
+
+
+def ensure_generated(
+    out: str, profile_name: str, *, scale: float, seed: int, executor: str = "ray"
+) -> DatasetMeta:
+    """The dataset at ``out``, generated first when it is missing.
+
+    Raises:
+        ValueError: ``out`` holds a dataset that is not this (profile, scale, seed) at this
+            generator version (:func:`stale_reason`); nothing is deleted.
+    """
+    fs, path = fsspec.core.url_to_fs(out)
+    if not fs.exists(f"{path.rstrip('/')}/dataset.json"):
+        log.info("generating %s at scale %g into %s", profile_name, scale, out)
+        return generate(profile_name, out, scale=scale, seed=seed, executor=executor, progress=True)
+    meta = read_meta(out)
+    reason = stale_reason(meta, profile_name, scale, seed)
+    if reason is not None:
+        raise ValueError(
+            f"{out} is not {profile_name} at scale {scale} with seed {seed}: {reason}; "
+            "delete it or point `data` elsewhere"
+        )
+    return meta
 
 
 def estimated_bytes(

@@ -26,7 +26,6 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-import fsspec
 import numpy as np
 import torch
 from torch import nn
@@ -109,14 +108,12 @@ def split_train_test(
 
 def ensure_data(config: ZslConfig) -> None:
     """Generate ``config.data`` from ``config.generate`` when it does not exist yet."""
-    fs, path = fsspec.core.url_to_fs(config.data)
-    if fs.exists(f"{path.rstrip('/')}/dataset.json") or config.generate is None:
+    if config.generate is None:
         return
-    from engine.data.generate import generate
+    from engine.data.generate import ensure_generated
 
     options = {"scale": 1.0, "seed": 0, **config.generate}
-    log.info("generating %s into %s", options, config.data)
-    generate(options.pop("profile", "sigzsl7"), config.data, executor="local", **options)
+    ensure_generated(config.data, options.pop("profile", "sigzsl7"), executor="local", **options)
 
 
 def load_table(config: ZslConfig, classes: list[str] | None = None) -> AttributeTable:

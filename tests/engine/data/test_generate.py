@@ -1,9 +1,12 @@
+import json
+
 import numpy as np
 import pytest
 
 from engine.data.generate import (
     BLOCK_FRAMES,
     GENERATOR_VERSION,
+    ensure_generated,
     frames_per_key,
     generate,
     generate_rows,
@@ -39,6 +42,33 @@ def test_dataset_records_the_generator_version(tmp_path):
     info = dataset_info(uri)
     del info["source"]["generator_version"]
     assert "(generator version 1)" in format_info(info)
+
+
+def test_existing_data_is_reused_only_when_it_is_what_generate_would_write(tmp_path):
+    uri = str(tmp_path / "ds")
+    made = ensure_generated(uri, "rml2016a", scale=0.002, seed=0, executor="local")
+    stamp = (tmp_path / "ds" / "dataset.json").stat().st_mtime_ns
+    again = ensure_generated(uri, "rml2016a", scale=0.002, seed=0, executor="local")
+    assert again.num_rows == made.num_rows == 11 * 20 * 2
+    assert (tmp_path / "ds" / "dataset.json").stat().st_mtime_ns == stamp  # not rewritten
+    with pytest.raises(ValueError, match="at scale 0.002 with seed 0; delete it"):
+        ensure_generated(uri, "rml2016a", scale=0.004, seed=0, executor="local")
+    with pytest.raises(ValueError, match="profile 'rml2016a'"):
+        ensure_generated(uri, "sig2019", scale=0.002, seed=0, executor="local")
+    # a dataset written before rml2016a's frames changed (version 2) is stale, and kept
+    body = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    body["source"]["generator_version"] = 1
+    (tmp_path / "ds" / "dataset.json").write_text(json.dumps(body))
+    with pytest.raises(ValueError, match="generator version 1; rml2016a's frames changed at 2"):
+        ensure_generated(uri, "rml2016a", scale=0.002, seed=0, executor="local")
+    assert read_meta(uri).num_rows == made.num_rows
+    # sigzsl7's frames have not changed since version 1
+    other = str(tmp_path / "zsl")
+    ensure_generated(other, "sigzsl7", scale=0.002, seed=0, executor="local")
+    body = json.loads((tmp_path / "zsl" / "dataset.json").read_text())
+    del body["source"]["generator_version"]
+    (tmp_path / "zsl" / "dataset.json").write_text(json.dumps(body))
+    assert ensure_generated(other, "sigzsl7", scale=0.002, seed=0).num_rows == 7 * 11
 
 
 def test_same_seed_same_bytes(tmp_path):
