@@ -19,6 +19,8 @@ from engine.zsl.config import (
     resolve_group,
 )
 from engine.zsl.evaluation import (
+    best_gamma,
+    compatibility_scores,
     harmonic_mean,
     prototype_baseline,
     seen_unseen_curve,
@@ -46,8 +48,10 @@ __all__ = [
     "TuneSettings",
     "UnseenDataError",
     "ZslConfig",
+    "best_gamma",
     "builtin_tables",
     "check_seen_only",
+    "compatibility_scores",
     "harmonic_mean",
     "load_attribute_table",
     "load_config",

@@ -88,10 +88,12 @@ class ClassifierConfig(ConfigMixin):
         description="synthetic features per unseen class; None: the mean count of real "
         "training features per seen class",
     )
-    calibration: float = Field(
+    calibration: float | Literal["validation"] = Field(
         0.0,
         description="γ subtracted from seen-class logits at test time (calibrated stacking, "
-        "Chao et al. 2016); 0 = the seed's plain argmax",
+        "Chao et al. 2016); 0 = the seed's plain argmax; 'validation': the γ of the best H on "
+        "the validation task (tune.holdout_classes seen classes as pseudo-unseen; never the "
+        "test frames), chosen per method",
     )
 
 

@@ -1,4 +1,5 @@
-"""Zero-shot metrics (seed §3.1, Eq. 8) and the no-GAN baseline (nearest semantic prototype).
+"""Zero-shot metrics (seed §3.1, Eq. 8) and the two no-GAN baselines (nearest semantic
+prototype; ESZSL's bilinear compatibility).
 
 Accuracies follow the GBU protocol (Xian et al.) the seed's Table 5 matches: per-class top-1
 accuracy, averaged over the seen classes (S) and over the unseen classes (U), with the argmax
@@ -13,7 +14,14 @@ import numpy as np
 
 from engine._internal.metrics import confusion_matrix
 
-__all__ = ["harmonic_mean", "prototype_baseline", "seen_unseen_curve", "zsl_metrics"]
+__all__ = [
+    "best_gamma",
+    "compatibility_scores",
+    "harmonic_mean",
+    "prototype_baseline",
+    "seen_unseen_curve",
+    "zsl_metrics",
+]
 
 
 def harmonic_mean(seen_accuracy: float, unseen_accuracy: float) -> float:
@@ -93,7 +101,9 @@ def seen_unseen_curve(
     subtracted from the seen-class logits, so it trades seen for unseen accuracy; the area says
     whether the unseen-class scores carry information at all, whatever the seen-class bias.
     The gammas are quantiles of the per-frame gap between the best seen and the best unseen
-    logit, so the curve runs from U = 0 to S = 0. Descriptive only: nothing is chosen from it.
+    logit, so the curve runs from U = 0 to S = 0. On test frames it is descriptive; on the
+    validation task (``calibration: validation``) its best-H gamma is what the test run uses
+    (:func:`best_gamma`).
 
     Args:
         logits: classifier scores over all classes ``[n, c]``.
@@ -125,6 +135,14 @@ def seen_unseen_curve(
         "unseen_accuracy": u_curve,
         "ausuc": ausuc,
     }
+
+
+def best_gamma(curve: dict[str, Any]) -> tuple[float, float]:
+    """The gamma of a :func:`seen_unseen_curve` with the largest H, and that H (first of ties)."""
+    pairs = zip(curve["seen_accuracy"], curve["unseen_accuracy"], strict=True)
+    h = [harmonic_mean(s, u) for s, u in pairs]
+    best = int(np.argmax(h))
+    return float(curve["gamma"][best]), float(h[best])
 
 
 def prototype_baseline(
@@ -159,3 +177,50 @@ def prototype_baseline(
     projected /= np.linalg.norm(projected, axis=1, keepdims=True).clip(1e-12)
     prototypes = semantics / np.linalg.norm(semantics, axis=1, keepdims=True).clip(1e-12)
     return (projected @ prototypes.T).argmax(1).astype(np.int64)
+
+
+def compatibility_scores(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    semantics: np.ndarray,
+    test_features: np.ndarray,
+    seen: list[int],
+    feature_ridge: float = 1.0,
+    semantic_ridge: float = 1.0,
+) -> np.ndarray:
+    """ESZSL (Romera-Paredes & Torr, ICML 2015): a bilinear compatibility x^T V s in closed form.
+
+    ``V = (X^T X / n + γ I)^-1 (X^T Y / n) S (S^T S + λ I)^-1`` with X the standardised seen
+    features ``[n, d]``, Y their class codes over the seen classes (+1 for the class, -1
+    otherwise, as the paper) and S the seen classes' semantic vectors ``[z, s]``; the score of
+    class c is ``x^T V s_c`` for every class, seen or unseen. No generator and no iteration:
+    the direct baseline of issue 17. The feature term is divided by n so γ does not depend on
+    the training-set size.
+
+    Args:
+        train_features: real seen-class features ``[n, d]``.
+        train_labels: rows of ``semantics`` ``[n]``, all in ``seen``.
+        semantics: semantic vectors of all classes ``[c, s]``.
+        test_features: features to score ``[m, d]``.
+        seen: rows of ``semantics`` that are seen classes (the columns of Y).
+        feature_ridge: γ.
+        semantic_ridge: λ.
+
+    Returns:
+        Scores ``[m, c]`` float64 (argmax: the prediction; calibrated stacking applies).
+    """
+    labels = np.asarray(train_labels, np.int64)
+    mean = train_features.mean(0)
+    scale = train_features.std(0) + 1e-6
+    x = (train_features - mean) / scale
+    member = labels[:, None] == np.asarray(seen)[None, :]
+    if not member.any(1).all():
+        raise ValueError("compatibility_scores: a training label is not a seen class")
+    codes = np.where(member, 1.0, -1.0)
+    s_seen = semantics[np.asarray(seen)].astype(np.float64)
+    left = np.linalg.solve(
+        x.T @ x / len(x) + feature_ridge * np.eye(x.shape[1]), x.T @ codes / len(x)
+    )
+    right = np.linalg.inv(s_seen.T @ s_seen + semantic_ridge * np.eye(s_seen.shape[1]))
+    weights = left @ s_seen @ right  # [d, s]
+    return ((test_features - mean) / scale) @ weights @ semantics.astype(np.float64).T

@@ -46,7 +46,13 @@ from engine.training import (
 )
 from engine.zsl.attributes import AttributeTable, load_attribute_table
 from engine.zsl.config import ClassifierConfig, GroupSplit, SemanticConfig, ZslConfig, resolve_group
-from engine.zsl.evaluation import prototype_baseline, seen_unseen_curve, zsl_metrics
+from engine.zsl.evaluation import (
+    best_gamma,
+    compatibility_scores,
+    prototype_baseline,
+    seen_unseen_curve,
+    zsl_metrics,
+)
 from engine.zsl.gan import synthesize, train_gan
 from engine.zsl.semantics import PHYSICS, physics_table
 from models.zsl import SemanticModule, ZslClassifier, joint_embedding_loss
@@ -269,6 +275,53 @@ def _predict(logits: np.ndarray, seen: list[int], gamma: float) -> np.ndarray:
     return logits.argmax(1)
 
 
+def validation_task(
+    config: ZslConfig, group: GroupSplit
+) -> tuple[GroupSplit, np.ndarray, np.ndarray]:
+    """The validation task for ``group``: no unseen class and no test frame in it.
+
+    Within the group's seen classes, ``tune.holdout_classes`` classes (seeded draw) play the
+    unseen role; the group's seen *training* frames are split again per (class, SNR) into
+    train' and validation. The settings search (``engine.zsl.tune``) and ``calibration:
+    validation`` select on it.
+
+    Returns:
+        ``(pseudo group, train' ids, validation ids)``; all ids are seen-class training ids.
+
+    Raises:
+        ValueError: fewer than ``holdout_classes + 1`` seen classes.
+    """
+    holdout = config.tune.holdout_classes
+    if len(group.seen) <= holdout:
+        raise ValueError(
+            f"{group.name} has {len(group.seen)} seen classes: too few to hold {holdout} out"
+        )
+    rng = seeds.rng(config.split_seed, Stream.ZSL_VALIDATION)
+    pseudo_unseen = tuple(sorted(rng.choice(group.seen, holdout, replace=False).tolist()))
+    pseudo = GroupSplit(
+        f"{group.name}-validation",
+        tuple(c for c in group.seen if c not in pseudo_unseen),
+        pseudo_unseen,
+    )
+    index = read_index(config.data)
+    classes = read_meta(config.data).classes
+    train_ids, _ = split_train_test(
+        index.labels, index.snr_db, index.ids, config.test_fraction, config.split_seed
+    )
+    seen_labels = [classes.index(c) for c in group.seen]
+    position = np.searchsorted(index.ids, train_ids)
+    keep = np.isin(index.labels[position], seen_labels)
+    ids, labels, snr_db = (
+        train_ids[keep],
+        index.labels[position][keep],
+        index.snr_db[position][keep],
+    )
+    train_prime, validation = split_train_test(
+        labels, snr_db, ids, config.test_fraction, config.split_seed + 1
+    )
+    return pseudo, train_prime, validation
+
+
 def _features(result: FitResult, iq: np.ndarray) -> np.ndarray:
     """128-d CNN features ``[n, 128]`` of frames ``iq`` (the embedding before the head)."""
     return predict_logits(result.model().features, iq)
@@ -370,9 +423,15 @@ def run_group(
         )
     watch.lap("classifier")
     truth = test.labels.astype(np.int64)
+    calibration = _calibration(config, group, seed)
+    watch.lap("calibration")
     logits = _logits(classifier, test_features)
-    predicted = _predict(logits, seen, config.classifier.calibration)
+    predicted = _predict(logits, seen, calibration["sigzslnet"]["gamma"])
     baseline = prototype_baseline(train_features, train.labels, semantics, test_features)
+    compatibility = compatibility_scores(
+        train_features, train.labels, semantics, test_features, seen
+    )
+    compatible = _predict(compatibility, seen, calibration["baseline_compatibility"]["gamma"])
     evaluate = {
         "truth": truth,
         "snr_db": test.snr_db,
@@ -390,6 +449,11 @@ def run_group(
             "seen_unseen_curve": seen_unseen_curve(logits, truth, seen, unseen),
         },
         "baseline_prototype": zsl_metrics(predicted=baseline, **evaluate),
+        "baseline_compatibility": {
+            **zsl_metrics(predicted=compatible, **evaluate),
+            "seen_unseen_curve": seen_unseen_curve(compatibility, truth, seen, unseen),
+        },
+        "calibration": calibration,
         "synthetic_per_class": per_class,
         "semantic_dim": int(semantics.shape[1]),
         "histories": {"feature_cnn": cnn.history, "wgan_gp": gan.history},
@@ -415,6 +479,28 @@ def run_group(
     if out_dir is not None:
         write_json(os.path.join(out_dir, "results.json"), results, indent=1)
     return results
+
+
+def _calibration(config: ZslConfig, group: GroupSplit, seed: int) -> dict[str, Any]:
+    """Calibrated stacking's γ per method that takes one: SigZSLNet and the ESZSL baseline.
+
+    A number is SigZSLNet's γ as given (ESZSL's scores have another scale: it keeps 0).
+    ``"validation"`` runs the whole pipeline on :func:`validation_task` with γ = 0 and takes,
+    per method, the γ of the best H on its seen-unseen curve there; no test frame and no
+    unseen-class frame is read for it.
+    """
+    if config.classifier.calibration != "validation":
+        fixed = float(config.classifier.calibration)
+        return {"sigzslnet": {"gamma": fixed}, "baseline_compatibility": {"gamma": 0.0}}
+    pseudo, train_ids, validation_ids = validation_task(config, group)
+    log.info("zsl %s seed %d: choosing γ on %s", group.name, seed, pseudo.name)
+    inner = config.replace(**{"classifier.calibration": 0.0, "figures": False})
+    results = run_group(inner, pseudo, seed, train_ids=train_ids, test_ids=validation_ids)
+    chosen: dict[str, Any] = {"validation_group": asdict(pseudo)}
+    for method in ("sigzslnet", "baseline_compatibility"):
+        gamma, h = best_gamma(results[method]["seen_unseen_curve"])
+        chosen[method] = {"gamma": gamma, "validation_harmonic_mean": h}
+    return chosen
 
 
 def _supplied_cnn(uri: str, meta: DatasetMeta) -> FitResult:
@@ -462,21 +548,27 @@ def _headline(results: dict[str, Any], key: str) -> dict[str, float]:
     return headline
 
 
+# The result keys of one run, each a method's metrics: SigZSLNet and the two no-GAN baselines.
+METHODS = ("sigzslnet", "baseline_prototype", "baseline_compatibility")
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation over seeds of S, U, H, accuracy per group and method."""
     summary: dict[str, Any] = {}
     for run in runs:
         entry = summary.setdefault(run["group"]["name"], {"group": run["group"], "runs": 0})
         entry["runs"] += 1
-        for method in ("sigzslnet", "baseline_prototype"):
-            for name, value in _headline(run, method).items():
-                entry.setdefault(method, {}).setdefault(name, []).append(value)
+        for method in METHODS:
+            if method in run:  # runs recorded before a baseline existed lack its key
+                for name, value in _headline(run, method).items():
+                    entry.setdefault(method, {}).setdefault(name, []).append(value)
     for entry in summary.values():
-        for method in ("sigzslnet", "baseline_prototype"):
-            entry[method] = {
-                name: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v}
-                for name, v in entry[method].items()
-            }
+        for method in METHODS:
+            if method in entry:
+                entry[method] = {
+                    name: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v}
+                    for name, v in entry[method].items()
+                }
     return summary
 
 

@@ -14,6 +14,11 @@ PAPER_TABLE5: dict[str, tuple[float, float, float, float]] = {
     "group4": (0.7991, 0.6932, 0.7424, 0.7688),
 }
 
+_LABELS = {
+    "sigzslnet": "SigZSLNet (ours)",
+    "baseline_prototype": "no GAN, nearest prototype",
+    "baseline_compatibility": "no GAN, ESZSL compatibility",
+}
 _METRICS = ("seen_accuracy", "unseen_accuracy", "harmonic_mean", "accuracy", "ausuc")
 
 
@@ -27,7 +32,7 @@ def _cell(values: dict[str, Any], name: str) -> str:
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """A markdown table: per group, ours (SigZSLNet, no-GAN baseline) and the paper's Table 5.
+    """A markdown table: per group, ours (SigZSLNet, the no-GAN baselines) and the paper's Table 5.
 
     Args:
         summary: :func:`engine.zsl.pipeline.summarize` output.
@@ -41,7 +46,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     ]
     for name, entry in summary.items():
         unseen = ", ".join(entry["group"]["unseen"])
-        for method, label in (("sigzslnet", "SigZSLNet (ours)"), ("baseline_prototype", "no GAN")):
+        for method, label in _LABELS.items():
+            if method not in entry:
+                continue
             cells = " | ".join(_cell(entry[method], metric) for metric in _METRICS)
             lines.append(f"| {name} | {unseen} | {label} | {entry['runs']} | {cells} |")
         if name in PAPER_TABLE5:

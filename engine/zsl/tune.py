@@ -17,14 +17,10 @@ import logging
 import os
 from typing import Any
 
-import numpy as np
-
-from engine._internal import seeds
 from engine._internal.atomic import write_json
-from engine._internal.seeds import Stream
-from engine.data.store import read_index, read_meta
-from engine.zsl.config import GroupSplit, ZslConfig, resolve_group
-from engine.zsl.pipeline import ensure_data, run_group, split_train_test, write_summary
+from engine.data.store import read_meta
+from engine.zsl.config import ZslConfig, resolve_group
+from engine.zsl.pipeline import ensure_data, run_group, validation_task, write_summary
 
 __all__ = ["search_settings", "tune_groups", "validation_task"]
 
@@ -49,54 +45,14 @@ def _group_trial(params: dict[str, Any]) -> None:
     tune.report({**_headline(results), "results": os.path.join(out_dir, "results.json")})
 
 
-def validation_task(
-    config: ZslConfig, group: GroupSplit
-) -> tuple[GroupSplit, np.ndarray, np.ndarray]:
-    """The search's validation task for ``group`` (see the module docstring).
-
-    Returns:
-        ``(pseudo group, train' ids, validation ids)``; all ids are seen-class training ids.
-
-    Raises:
-        ValueError: fewer than ``holdout_classes + 1`` seen classes.
-    """
-    holdout = config.tune.holdout_classes
-    if len(group.seen) <= holdout:
-        raise ValueError(
-            f"{group.name} has {len(group.seen)} seen classes: too few to hold {holdout} out"
-        )
-    rng = seeds.rng(config.split_seed, Stream.ZSL_VALIDATION)
-    pseudo_unseen = tuple(sorted(rng.choice(group.seen, holdout, replace=False).tolist()))
-    pseudo = GroupSplit(
-        f"{group.name}-validation",
-        tuple(c for c in group.seen if c not in pseudo_unseen),
-        pseudo_unseen,
-    )
-    index = read_index(config.data)
-    classes = read_meta(config.data).classes
-    train_ids, _ = split_train_test(
-        index.labels, index.snr_db, index.ids, config.test_fraction, config.split_seed
-    )
-    seen_labels = [classes.index(c) for c in group.seen]
-    position = np.searchsorted(index.ids, train_ids)
-    keep = np.isin(index.labels[position], seen_labels)
-    ids, labels, snr_db = (
-        train_ids[keep],
-        index.labels[position][keep],
-        index.snr_db[position][keep],
-    )
-    train_prime, validation = split_train_test(
-        labels, snr_db, ids, config.test_fraction, config.split_seed + 1
-    )
-    return pseudo, train_prime, validation
-
-
 def _search_trial(params: dict[str, Any]) -> None:
     """Tune trainable: one setting evaluated on the validation task."""
     from ray import tune
 
     overrides = {key: params[key] for key in params["space_keys"]}
     config = ZslConfig.from_dict(params["config"]).replace(**overrides, figures=False)
+    if config.classifier.calibration == "validation":  # the trial already is the validation task
+        config = config.replace(**{"classifier.calibration": 0.0})
     group = resolve_group(params["group"], read_meta(config.data).classes)
     pseudo, train_ids, validation_ids = validation_task(config, group)
     results = run_group(

@@ -51,7 +51,7 @@ def test_existing_data_is_reused_only_when_it_is_what_generate_would_write(tmp_p
     again = ensure_generated(uri, "rml2016a", scale=0.002, seed=0, executor="local")
     assert again.num_rows == made.num_rows == 11 * 20 * 2
     assert (tmp_path / "ds" / "dataset.json").stat().st_mtime_ns == stamp  # not rewritten
-    with pytest.raises(ValueError, match="at scale 0.002 with seed 0; delete it"):
+    with pytest.raises(ValueError, match=r"at scale 0\.002 with seed 0; delete it"):
         ensure_generated(uri, "rml2016a", scale=0.004, seed=0, executor="local")
     with pytest.raises(ValueError, match="profile 'rml2016a'"):
         ensure_generated(uri, "sig2019", scale=0.002, seed=0, executor="local")

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from engine.zsl import (
+    best_gamma,
+    compatibility_scores,
     harmonic_mean,
     prototype_baseline,
     seen_unseen_curve,
@@ -83,3 +85,33 @@ def test_prototype_baseline_predicts_by_nearest_semantic_vector():
     labels = np.repeat([0, 1], 20)
     predicted = prototype_baseline(train, labels, semantics, features(1, 5))
     assert (predicted == 1).all()
+
+
+def test_compatibility_scores_reach_an_unseen_class_between_seen_ones():
+    # features are a linear image of the attributes; the unseen class D shares A's and B's
+    rng = np.random.default_rng(0)
+    semantics = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]], np.float32)
+    semantics /= np.linalg.norm(semantics, axis=1, keepdims=True)
+    mix = rng.standard_normal((3, 16))
+    frames = lambda c, n: semantics[c] @ mix + 0.01 * rng.standard_normal((n, 16))  # noqa: E731
+    train = np.concatenate([frames(c, 30) for c in range(3)])
+    labels = np.repeat([0, 1, 2], 30)
+    test = np.concatenate([frames(c, 10) for c in range(4)])
+    scores = compatibility_scores(train, labels, semantics, test, [0, 1, 2], 1e-3, 1e-3)
+    assert scores.shape == (40, 4)
+    np.testing.assert_array_equal(scores.argmax(1), np.repeat([0, 1, 2, 3], 10))
+    # on seen frames the fit recovers the +1 / -1 codes of the seen classes less their mean
+    # (-1/3 each: the features are centred and the model has no bias)
+    np.testing.assert_allclose(scores[:10, :3].mean(0), [4 / 3, -2 / 3, -2 / 3], atol=0.02)
+    with pytest.raises(ValueError, match="not a seen class"):
+        compatibility_scores(train, labels, semantics, test, [0, 1])
+
+
+def test_best_gamma_is_the_curve_point_of_the_largest_h():
+    curve = {
+        "gamma": [-9.0, 0.5, 2.0, 9.0],
+        "seen_accuracy": [1.0, 0.8, 0.5, 0.0],
+        "unseen_accuracy": [0.0, 0.6, 0.9, 1.0],
+    }
+    gamma, h = best_gamma(curve)  # H: 0, 0.686, 0.643, 0
+    assert gamma == 0.5 and h == pytest.approx(harmonic_mean(0.8, 0.6))

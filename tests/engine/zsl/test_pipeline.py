@@ -106,6 +106,9 @@ def test_end_to_end_through_the_cli_and_ray_train(ray_session, tiny_sigzsl7, tmp
         assert (run_dir / f"{figure}.png").stat().st_size > 1000
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "group1" in summary and "paper Table 5" in summary and "no GAN" in summary
+    assert "| no GAN, ESZSL compatibility | 1 |" in summary
+    direct = results["baseline_compatibility"]  # the direct baseline, with its own curve
+    assert 0.0 <= direct["harmonic_mean"] <= 1.0 and direct["seen_unseen_curve"]["ausuc"] >= 0.0
     assert "| AUSUC |" in summary
 
     # a rerun keeps the finished run; other settings run it again
@@ -222,3 +225,66 @@ def test_the_aligned_feature_cnn_regresses_standardised_seen_vectors(tiny_sigzsl
     )
     history = pipeline.run_group(config, group, 0)["histories"]["feature_cnn"]
     assert [round(h["epoch"]) for h in history] == [1, 2] and "semantic_error" in history[-1]
+
+
+def test_calibration_on_validation_reads_no_test_and_no_unseen_frame(tiny_sigzsl7, monkeypatch):
+    """calibration: validation picks each method's γ on the validation task (pseudo-unseen seen
+    classes, seen training frames only) and the test run uses it."""
+    config = ZslConfig.from_dict(
+        {
+            "data": tiny_sigzsl7,
+            "out": "unused",
+            "figures": False,
+            "cnn": {"epochs": 1, "batch_size": 64},
+            "semantic": {"mode": "attributes"},
+            "gan": {"epochs": 1, "batch_size": 16},
+            "classifier": {"epochs": 1, "synthetic_per_class": 5, "calibration": "validation"},
+        }
+    )
+    group = resolve_group(1, CLASSES)  # BPSK unseen
+    ids, labels = _index(tiny_sigzsl7)
+    label_of = dict(zip(ids.tolist(), labels.tolist(), strict=True))
+    _, test_ids = split_train_test(labels, *_snr_and_ids(tiny_sigzsl7), 0.25, config.split_seed)
+    reads: dict[str, list[np.ndarray]] = {"test run": [], "validation": []}
+    stage = ["test run"]
+    real_read, real_run = pipeline.read_frames, pipeline.run_group
+
+    def read_frames(uri, ids):
+        reads[stage[0]].append(np.asarray(ids))
+        return real_read(uri, ids)
+
+    inner_runs = []
+
+    def run_group(config, group, seed, **kwargs):  # only the validation task calls it
+        inner_runs.append(group)
+        stage[0] = "validation"
+        try:
+            return real_run(config, group, seed, **kwargs)
+        finally:
+            stage[0] = "test run"
+
+    monkeypatch.setattr(pipeline, "read_frames", read_frames)
+    monkeypatch.setattr(pipeline, "run_group", run_group)
+    results = real_run(config, group, 0)
+    pseudo = inner_runs[0]
+    assert len(inner_runs) == 1 and "BPSK" not in (*pseudo.seen, *pseudo.unseen)
+    assert len(pseudo.unseen) == 1 and pseudo.unseen[0] in group.seen
+    assert len(reads["validation"]) == 2  # its train' and validation frames
+    validation_reads = np.concatenate(reads["validation"])
+    assert not np.isin(validation_reads, test_ids).any()
+    assert CLASSES.index("BPSK") not in {label_of[int(i)] for i in validation_reads}
+    chosen = results["calibration"]
+    assert list(chosen["validation_group"]["unseen"]) == list(pseudo.unseen)
+    for method in ("sigzslnet", "baseline_compatibility"):
+        assert np.isfinite(chosen[method]["gamma"])
+        assert 0.0 <= chosen[method]["validation_harmonic_mean"] <= 1.0
+    # the test run's predictions use the chosen γ: its S and U lie on its own test curve
+    ours = results["sigzslnet"]
+    assert 0.0 <= ours["harmonic_mean"] <= 1.0
+
+
+def _snr_and_ids(uri):
+    from engine.data.store import read_index
+
+    index = read_index(uri)
+    return index.snr_db, index.ids
