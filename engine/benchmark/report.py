@@ -381,25 +381,29 @@ def _time_table(config: BenchmarkConfig, cells: list[dict[str, Any]]) -> list[st
 
 
 def _health_table(config: BenchmarkConfig, cells: list[dict[str, Any]]) -> list[str]:
-    """Markdown lines: training accuracy of the evaluation and round models, near-chance runs."""
-    eval_model = config.eval_models[0]
+    """Markdown lines: training accuracy of the evaluation and round models, near-chance runs;
+    one table per evaluation model."""
     lines = [
-        f"## Model health (training accuracy %, evaluation model `{eval_model}` / round "
-        "models, mean over seeds)",
+        "## Model health (training accuracy %, evaluation model / round models, mean over seeds)",
         "",
         "Measured in eval mode on each model's own training frames. `!n`: n runs with a "
         "near-chance model (training accuracy below 1.5/C or too few predicted classes); their "
         "selection or evaluation says little.",
-        "",
-        "| method | " + " | ".join(_rate_label(r) for r in config.rates) + " |",
-        "|---" * (len(config.rates) + 1) + "|",
     ]
-    for method in config.methods:
-        texts = []
-        for rate in config.rates:
-            cell = _find_cell(cells, method.name, eval_model, rate)
-            texts.append(_health_text(cell))
-        lines.append(f"| {method.name} | " + " | ".join(texts) + " |")
+    for eval_model in config.eval_models:
+        lines += [
+            "",
+            f"Evaluation model `{eval_model}`:",
+            "",
+            "| method | " + " | ".join(_rate_label(r) for r in config.rates) + " |",
+            "|---" * (len(config.rates) + 1) + "|",
+        ]
+        for method in config.methods:
+            texts = [
+                _health_text(_find_cell(cells, method.name, eval_model, rate))
+                for rate in config.rates
+            ]
+            lines.append(f"| {method.name} | " + " | ".join(texts) + " |")
     return lines
 
 

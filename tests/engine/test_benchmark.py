@@ -318,3 +318,32 @@ def test_a_report_with_missing_cells_shows_dashes(tmp_path):
     assert "| random | **30.00 ± 5.00** |" in text
     assert "| margin | - (paper" not in text and "| margin | - |" in text
     assert "| random | 1 | 3.0 | 1.0 |" in text and "| margin | 1 | - | - |" in text
+
+
+def test_model_health_has_a_table_per_evaluation_model(tmp_path):
+    from engine.benchmark.report import write_report
+
+    values = {"data": "x", "out": str(tmp_path), "methods": ["random"], "seeds": [0]}
+    config = BenchmarkConfig.from_dict(
+        {**values, "rates": [0.04], "figures": False, "eval_models": ["cnn1d", "gru"]}
+    )
+    health = {"cnn1d": (0.96, False), "gru": (0.41, False)}
+    runs = [
+        {
+            "method": "random",
+            "rate": 0.04,
+            "seed": 0,
+            "budget": 10,
+            "selection_s": 1.0,
+            "round_models": [{"round": 1, "train_accuracy": 0.8, "near_chance": False}],
+            "evaluations": {
+                name: {"accuracy": 0.5, "training_s": 1.0, "train_accuracy": a, "near_chance": c}
+                for name, (a, c) in health.items()
+            },
+        }
+    ]
+    with open(write_report(config, runs, [])) as handle:
+        section = handle.read().split("## Model health")[1].split("## Wall time")[0]
+    cnn1d, gru = section.split("Evaluation model `gru`:")
+    assert "Evaluation model `cnn1d`:" in cnn1d and "| random | 96 / 80 |" in cnn1d
+    assert "| random | 41 / 80 |" in gru  # the under-fit evaluator shows, not only the first
