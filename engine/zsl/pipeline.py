@@ -376,6 +376,8 @@ def run_group(
             )
     seen = [classes.index(c) for c in group.seen]
     unseen = [classes.index(c) for c in group.unseen]
+    calibration = _calibration(config, group, seed)  # first: a bad validation task fails early
+    watch.lap("calibration")
     index = read_index(config.data)
     if train_ids is None or test_ids is None:
         split = split_train_test(
@@ -423,8 +425,6 @@ def run_group(
         )
     watch.lap("classifier")
     truth = test.labels.astype(np.int64)
-    calibration = _calibration(config, group, seed)
-    watch.lap("calibration")
     logits = _logits(classifier, test_features)
     predicted = _predict(logits, seen, calibration["sigzslnet"]["gamma"])
     baseline = prototype_baseline(train_features, train.labels, semantics, test_features)
