@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> None:
         workers=args.workers,
         use_gpu=args.gpu,
     )
+    logging.basicConfig(format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("duse.engine.training").setLevel(logging.DEBUG)  # a line per epoch
     load_before = list(os.getloadavg())
     with tempfile.TemporaryDirectory() as out:
         report = calibrate(args.profile, model, args.scale, config, out)
