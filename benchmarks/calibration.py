@@ -97,7 +97,15 @@ def targets(profile: str, report: dict) -> dict[str, dict]:
     if profile == "rml2016a":
         plateau = _mean(per_snr, 10)
         at_4 = per_snr[min(per_snr, key=lambda s: abs(float(s) - 4))]
-        checks["mean SNR >= 0"] = (_mean(per_snr, 0), ">= 0.68", _mean(per_snr, 0) >= 0.68)
+        mean_0 = _mean(per_snr, 0)
+        checks["mean SNR >= 0"] = (mean_0, ">= 0.68", mean_0 >= 0.68)
+        # "as hard as the real set, and no harder": within 5 points of the published 72.2 %
+        published_0 = _mean({str(k): v for k, v in VT_CNN2_RML2016A.items()}, 0)
+        checks["mean SNR >= 0, above the published"] = (
+            mean_0 - published_0,
+            "<= +0.05",
+            mean_0 - published_0 <= 0.05,
+        )
         checks["plateau by +4 dB (acc(4) - mean(>= 10))"] = (
             at_4 - plateau,
             ">= -0.05",

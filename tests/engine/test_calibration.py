@@ -29,3 +29,22 @@ def test_cnn2d_accuracy_rises_with_snr(tmp_path):
     assert accuracy[snrs <= -14].mean() < 1.6 * chance  # noise: near chance
     assert accuracy[snrs >= 10].mean() > 2.5 * chance  # clean: well above chance
     assert spearmanr(snrs, accuracy).statistic > 0.6  # and it rises in between
+
+
+def test_rml2016a_targets_bound_the_curve_from_both_sides():
+    from benchmarks.calibration import VT_CNN2_RML2016A, targets
+
+    per_class = dict.fromkeys(("QPSK", "8PSK", "BPSK", "PAM4"), 0.9)
+    top = [["QAM64", "QAM16", 0.4], ["WBFM", "AM-DSB", 0.3]]
+
+    def check(shift: float) -> dict:
+        curve = {f"{snr:g}": min(1.0, acc + shift) for snr, acc in VT_CNN2_RML2016A.items()}
+        report = {"per_snr": curve, "per_class_snr_ge_10": per_class, "top_confusions": top}
+        return targets("rml2016a", report)
+
+    assert all(c["met"] for c in check(0.0).values())  # the published curve meets every target
+    easy = check(0.10)  # 10 points easier than the real set: too easy
+    assert easy["mean SNR >= 0"]["met"] and not easy["mean SNR >= 0, above the published"]["met"]
+    assert easy["mean SNR >= 0, above the published"]["value"] == pytest.approx(0.10, abs=1e-3)
+    hard = check(-0.06)
+    assert not hard["mean SNR >= 0"]["met"] and hard["mean SNR >= 0, above the published"]["met"]
