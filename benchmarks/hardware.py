@@ -2,10 +2,11 @@
 
 The peak is cores x clock x fp32 FLOP per cycle per core, the last from the widest vector FMA
 the CPU reports (``/proc/cpuinfo`` flags): AVX-512 64 (two 16-lane FMA units), AVX2 + FMA 32
-(two 8-lane units), AVX 16, else 8. It is an upper bound: some AVX-512 parts have one FMA
-unit or double-pump 256-bit ones (Zen 4), and the clock is the one the kernel reports (a VM
-shows the nominal clock, not the turbo one). FLOPs are PyTorch's own count of the forward
-(``torch.utils.flop_counter``: 2 per multiply-add of convolutions and matrix products).
+(two 8-lane units), AVX 16, else 8; AMD's family 25 (Zen 4) reports AVX-512 but runs it on its
+two 256-bit units, so 32. It is an upper bound: some Intel AVX-512 parts have one FMA unit, and
+the clock is the one the kernel reports (a VM shows the nominal clock, not the turbo one).
+FLOPs are PyTorch's own count of the forward (``torch.utils.flop_counter``: 2 per multiply-add
+of convolutions and matrix products).
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ def _cpuinfo() -> dict[str, str]:
     }
 
 
-def _flops_per_cycle(flags: set[str]) -> int:
+def _flops_per_cycle(flags: set[str], vendor: str = "", family: str = "") -> int:
     if "avx512f" in flags:
-        return 64
+        return 32 if (vendor, family) == ("AuthenticAMD", "25") else 64
     if {"avx2", "fma"} <= flags:
         return 32
     return 16 if "avx" in flags else 8
@@ -63,7 +64,8 @@ def cpu_peak(cores: int | None = None) -> dict:
     """
     info = _cpuinfo()
     cores = cores or os.cpu_count() or 1
-    per_cycle = _flops_per_cycle(set(info.get("flags", "").split()))
+    flags = set(info.get("flags", "").split())
+    per_cycle = _flops_per_cycle(flags, info.get("vendor_id", ""), info.get("cpu family", ""))
     clock = _clock_ghz(info)
     return {
         "cpu": info.get("model name", platform.processor() or platform.machine()),

@@ -19,33 +19,11 @@ from models.registry import register
 __all__ = ["AlexNet1d", "OSheaCnn1d", "SigNetLike", "VtCnn2"]
 
 
-class _RowConv(nn.Conv2d):
-    """``nn.Conv2d`` over a frame of IQ rows, computed as ``conv1d`` (the same parameters).
+class _Unsqueeze(nn.Module):
+    """``[n, 2, L]`` to ``[n, 1, 2, L]``: IQ as a one-channel 2-row image."""
 
-    Frames travel rows-first, ``[n, rows·channels, L]`` (IQ ``[n, 2, L]`` is that with one
-    channel), so both of VT-CNN2's kernels run as 1-D convolutions without a copy: a
-    ``(1, k)`` kernel convolves every row alone, a ``(rows, k)`` kernel contracts rows and
-    channels in one ``conv1d``. Width padding only. On a CPU the scoring forward of cnn2d at
-    L=1024 runs faster than through ``conv2d`` (docs/expansion.md, "Inference nearer the
-    hardware"); the weights keep ``nn.Conv2d``'s shape, so checkpoints keep loading.
-    """
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        rows = frames.shape[1] // self.in_channels
-        kernel_rows, kernel = self.kernel_size
-        pad = self.padding[1]
-        if kernel_rows == 1:  # each row alone: rows become frames
-            out = functional.conv1d(
-                frames.reshape(-1, self.in_channels, frames.shape[-1]),  # -1: traces keep n free
-                self.weight[:, :, 0],
-                self.bias,
-                padding=pad,
-            )
-            return out.reshape(-1, rows * self.out_channels, out.shape[-1])
-        if kernel_rows != rows:
-            raise ValueError(f"a ({kernel_rows}, {kernel}) kernel over {rows} rows")
-        weight = self.weight.transpose(1, 2).reshape(self.out_channels, -1, kernel)
-        return functional.conv1d(frames, weight, self.bias, padding=pad)
+    def forward(self, iq: torch.Tensor) -> torch.Tensor:
+        return iq.unsqueeze(1)
 
 
 @register("cnn2d", min_length=1)
@@ -56,7 +34,6 @@ class VtCnn2(AmrClassifier):
     Dropout(0.5) → Conv2d(256, 80, (2, 3), pad (0, 2)) + ReLU + Dropout(0.5) → flatten
     ``80·(L + 4)`` → Linear(·, 256) + ReLU + Dropout(0.5) = embedding → head Linear(256, C).
     2,830,427 parameters at L=128, C=11; the first dense layer dominates (21.2 M at L=1024).
-    Both convolutions run as ``conv1d`` (:class:`_RowConv`): the same function, faster.
 
     Attributes:
         embedding_dim: 256.
@@ -65,11 +42,11 @@ class VtCnn2(AmrClassifier):
     def __init__(self, num_classes: int, length: int) -> None:
         features = nn.Sequential(
             FrameNorm(),
-            nn.Identity(),  # was the [n, 1, 2, L] reshape: keeps the checkpoint keys
-            _RowConv(1, 256, (1, 3), padding=(0, 2)),
+            _Unsqueeze(),
+            nn.Conv2d(1, 256, (1, 3), padding=(0, 2)),
             nn.ReLU(),
             nn.Dropout(0.5),
-            _RowConv(256, 80, (2, 3), padding=(0, 2)),
+            nn.Conv2d(256, 80, (2, 3), padding=(0, 2)),
             nn.ReLU(),
             nn.Dropout(0.5),
             nn.Flatten(),

@@ -432,6 +432,19 @@ def _difference_texts(record: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _sign_test_floor(seeds: int) -> str:
+    """What ``seeds`` pairs let the exact sign test say, as one report line."""
+    floor = f"- With {seeds} seed(s) the sign test cannot give p below {2.0 ** (1 - seeds):.3g} "
+    if seeds < 6:
+        return floor + (
+            "(2^(1 - seeds)): it needs 6 seeds to reach p < 0.05, and with this few pairs the "
+            "bootstrap CI is coarse, so a CI that excludes 0 is weak evidence."
+        )
+    split = [np.r_[[1] * w, [-1] * (seeds - w)] for w in range(seeds // 2, seeds + 1)]
+    wins = min(int((pairs > 0).sum()) for pairs in split if sign_test_p(pairs) < 0.05)
+    return floor + f"(2^(1 - seeds)): p < 0.05 needs at least {wins} of {seeds} pairs one way."
+
+
 def _paired_section(config: BenchmarkConfig, paired: list[dict[str, Any]]) -> list[str]:
     """Markdown lines: the paired differences, one table per evaluation model."""
     seeds = len(config.seeds)
@@ -444,9 +457,7 @@ def _paired_section(config: BenchmarkConfig, paired: list[dict[str, Any]]) -> li
         "two-sided sign test (wins/losses over the seeds). **Bold**: CI above 0 (a win); "
         "_italic_: CI below 0. Best baseline = the non-DUSE row with the highest mean at that "
         "rate (random included).",
-        f"- With {seeds} seed(s) the sign test cannot give p below {2.0 ** (1 - seeds):.3g} "
-        "(2^(1 - seeds)): it needs 6 seeds to reach p < 0.05, and with this few pairs the "
-        "bootstrap CI is coarse, so a CI that excludes 0 is weak evidence.",
+        _sign_test_floor(seeds),
     ]
     for eval_model in config.eval_models:
         lines += [

@@ -182,3 +182,12 @@ def test_five_seeds_by_default_and_the_p_floor_follows_them(tmp_path):
     text = markdown(five, aggregate(five, _runs(accuracy)), [], [])
     assert "cannot give p below 0.0625" in text
     assert "| 4 % | duse | **+2.00** | [+2.00, +2.00] | 0.0625 (5/0) |" in text
+
+
+def test_the_p_floor_line_says_how_many_wins_six_or_more_seeds_need(tmp_path):
+    for seeds, wins in ((6, 6), (8, 8), (10, 9)):  # 7 of 8: p = 0.070; 9 of 10: p = 0.021
+        config = _config(tmp_path, seeds=list(range(seeds)))
+        accuracy = {name: tuple(range(20, 20 + seeds)) for name in ("random", "margin", "duse")}
+        text = markdown(config, aggregate(config, _runs(accuracy)), [], [])
+        assert f"p < 0.05 needs at least {wins} of {seeds} pairs one way" in text
+        assert "it needs 6 seeds" not in text

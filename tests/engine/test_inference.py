@@ -149,3 +149,12 @@ def test_frozen_embeddings_for_set_scorers_equal_eager(pool):
         for mode, config in _configs().items()
     }
     np.testing.assert_allclose(arrays["frozen"], arrays["eager"], rtol=1e-4, atol=1e-5)
+
+
+def test_the_fp32_peak_counts_fma_lanes_the_cpu_really_has():
+    from benchmarks.hardware import _flops_per_cycle
+
+    assert _flops_per_cycle({"avx512f", "avx2", "fma"}, "GenuineIntel", "6") == 64
+    assert _flops_per_cycle({"avx512f", "avx2", "fma"}, "AuthenticAMD", "25") == 32  # Zen 4
+    assert _flops_per_cycle({"avx2", "fma"}, "AuthenticAMD", "25") == 32  # Zen 3
+    assert _flops_per_cycle({"avx"}) == 16 and _flops_per_cycle(set()) == 8

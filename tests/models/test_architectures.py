@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch.nn import functional
 
 import models
 from models.layers import normalize_frames, pool_stages
@@ -81,26 +80,6 @@ def test_vtcnn2_layers_follow_the_notebook():
     dense = [m for m in model.features if isinstance(m, nn.Linear)]
     assert [(d.in_features, d.out_features) for d in dense] == [(10560, 256)]
     assert sum(p.numel() for p in models.FrameNorm().parameters()) == 0
-
-
-def test_vtcnn2_convolutions_equal_conv2d_on_the_one_channel_image():
-    torch.manual_seed(0)
-    model = models.build("cnn2d", 11, 64).eval()
-    iq = torch.randn(5, 2, 64)
-    first, second = (m for m in model.features if isinstance(m, nn.Conv2d))
-    image = iq.unsqueeze(1)  # the notebook's [n, 1, 2, L]
-    reference = functional.conv2d(
-        functional.relu(functional.conv2d(image, first.weight, first.bias, padding=(0, 2))),
-        second.weight,
-        second.bias,
-        padding=(0, 2),
-    )
-    ours = second(functional.relu(first(iq)))
-    assert ours.shape == (5, 80, 68)
-    assert torch.allclose(ours, reference.flatten(1, 2), atol=1e-5)
-    state = model.state_dict()
-    assert state["features.2.weight"].shape == (256, 1, 1, 3)  # checkpoint keys as before
-    assert state["features.5.weight"].shape == (80, 256, 2, 3)
 
 
 @pytest.mark.parametrize(
