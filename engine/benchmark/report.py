@@ -440,8 +440,11 @@ def _sign_test_floor(seeds: int) -> str:
             "(2^(1 - seeds)): it needs 6 seeds to reach p < 0.05, and with this few pairs the "
             "bootstrap CI is coarse, so a CI that excludes 0 is weak evidence."
         )
-    split = [np.r_[[1] * w, [-1] * (seeds - w)] for w in range(seeds // 2, seeds + 1)]
-    wins = min(int((pairs > 0).sum()) for pairs in split if sign_test_p(pairs) < 0.05)
+    wins = next(  # the fewest wins (of ``seeds`` nonzero pairs) that give p < 0.05
+        w
+        for w in range(seeds // 2, seeds + 1)
+        if sign_test_p(np.r_[[1] * w, [-1] * (seeds - w)]) < 0.05
+    )
     return floor + f"(2^(1 - seeds)): p < 0.05 needs at least {wins} of {seeds} pairs one way."
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from benchmarks.calibration import VT_CNN2_RML2016A, main, targets
 from engine.data.generate import generate
 from engine.data.splits import make_split
 from engine.data.store import read_index
@@ -32,8 +33,6 @@ def test_cnn2d_accuracy_rises_with_snr(tmp_path):
 
 
 def test_rml2016a_targets_bound_the_curve_from_both_sides():
-    from benchmarks.calibration import VT_CNN2_RML2016A, targets
-
     per_class = dict.fromkeys(("QPSK", "8PSK", "BPSK", "PAM4"), 0.9)
     top = [["QAM64", "QAM16", 0.4], ["WBFM", "AM-DSB", 0.3]]
 
@@ -48,3 +47,11 @@ def test_rml2016a_targets_bound_the_curve_from_both_sides():
     assert easy["mean SNR >= 0, above the published"]["value"] == pytest.approx(0.10, abs=1e-3)
     hard = check(-0.06)
     assert not hard["mean SNR >= 0"]["met"] and hard["mean SNR >= 0, above the published"]["met"]
+
+
+@pytest.mark.parametrize("flags", [["--scale", "-1"], ["--scale", "nan"], ["--epochs", "0"]])
+def test_bad_settings_stop_in_one_line_before_any_work(flags, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main([*flags, "--out", str(tmp_path / "out")])
+    assert "--scale must be > 0 and --epochs >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
